@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The demo on a fresh machine: install dvflow in .venv, then `dvflow demo` creates an
+# example project in ./demo, runs its pipeline twice (a parameter changed in between)
+# and compares the two runs, all tracked in an embedded SQLite store.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${DVFLOW_VENV:-.venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# shellcheck disable=SC1091
+source "$venv/bin/activate"
+mkdir -p .logs
+echo "installing dvflow (log: .logs/install.log)"
+{ python -m pip install --upgrade pip && python -m pip install -e ".[demo]"; } \
+    >.logs/install.log 2>&1 || { tail -40 .logs/install.log; exit 1; }
+git config --global user.email >/dev/null 2>&1 || git config --global user.email "demo@dvflow.invalid"
+git config --global user.name >/dev/null 2>&1 || git config --global user.name "dvflow demo"
+
+dvflow demo "${1:-demo}"

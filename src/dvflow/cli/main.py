@@ -1,0 +1,85 @@
+"""The ``dvflow`` entry point: the command group and the one place errors become exit
+codes (see ``dvflow.errors``). ``dvflow --help`` and ``--version`` import neither
+mlflow nor dvc."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dvflow import __version__
+from dvflow.errors import DvflowError
+
+_LAZY_COMMANDS = {
+    # name: (module, attribute, one-line help)
+    "snapshot": (
+        "dvflow.cli.snapshot",
+        "snapshot_command",
+        "Show the code, data, params and environment a run would record now.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """Import a command's module only when that command runs (fast --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_LAZY_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _LAZY_COMMANDS:
+            return None
+        import importlib
+
+        module, attr, _ = _LAZY_COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _LAZY_COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dvflow")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """dvflow: DVC pipelines recorded in MLflow with their exact code, data and params."""
+    ctx.obj = {"verbose": verbose}
+
+
+def _dvc_error_class() -> type[BaseException] | None:
+    # Only if dvc was imported by the command: never import it just to map errors.
+    module = sys.modules.get("dvc.exceptions")
+    return getattr(module, "DvcException", None) if module else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and exit with the documented code."""
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="dvflow", standalone_mode=False)
+    except DvflowError as exc:
+        if verbose:
+            raise
+        click.echo(f"dvflow: error: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("dvflow: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("dvflow: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        dvc_error = _dvc_error_class()
+        if dvc_error is None or not isinstance(exc, dvc_error) or verbose:
+            raise
+        click.echo(f"dvflow: error: {str(exc).splitlines()[0]}", err=True)
+        sys.exit(5)
+    sys.exit(0)

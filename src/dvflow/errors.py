@@ -1,0 +1,85 @@
+"""The one exception hierarchy of dvflow, and the exit codes the CLI maps it to.
+
+Every error says what happened and what to do next, in one line. The CLI prints
+``message`` and exits with ``exit_code``; a traceback is shown only with ``--verbose``.
+
+Exit codes (documented in docs/cli.md):
+
+==== =====================================================
+0    success
+1    any other dvflow error
+2    bad usage (unknown option, missing argument)
+3    not inside a git repository or DVC project
+4    the MLflow tracking store cannot be reached or created
+5    bad project input (dvc.yaml, params, targets)
+130  interrupted (Ctrl-C or SIGTERM)
+N    ``dvflow repro``: the exit code DVC would have returned
+==== =====================================================
+"""
+
+from __future__ import annotations
+
+
+class DvflowWarning(UserWarning):
+    """Best-effort metadata that could not be read; the run goes on without it."""
+
+
+class DvflowError(Exception):
+    """Base of every error dvflow raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotAProjectError(DvflowError):
+    """The folder is not inside a git repository or DVC project."""
+
+    exit_code = 3
+
+    def __init__(self, path: str, what: str = "git repository") -> None:
+        hint = "Run 'git init' and 'dvc init' there, or 'dvflow init' to create a project."
+        super().__init__(f"{path} is not inside a {what}. {hint}")
+
+
+class TrackingStoreError(DvflowError):
+    """The MLflow tracking store cannot be reached, created or written."""
+
+    exit_code = 4
+
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(
+            f"cannot use the MLflow tracking store {uri}: {reason}. "
+            "Check MLFLOW_TRACKING_URI or 'tracking_uri' in .dvflow/config.yaml."
+        )
+
+
+class ProjectInputError(DvflowError):
+    """dvc.yaml, params files, or the targets named on the command line are wrong."""
+
+    exit_code = 5
+
+
+class ConfigError(DvflowError):
+    """dvflow's own configuration file or environment is wrong."""
+
+    exit_code = 5
+
+
+class PipelineFailedError(DvflowError):
+    """A stage command failed; the exit code is DVC's own."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class InterruptedRunError(DvflowError):
+    """The user pressed Ctrl-C or the process got SIGTERM."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted: the open MLflow runs were ended as KILLED.")

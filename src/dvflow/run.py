@@ -1,0 +1,194 @@
+"""The in-script API: ``dvflow.start_run()`` and friends, for a stage's own code.
+
+The same call does the right thing wherever the script runs:
+
+- under ``dvflow repro``: the run joins the invocation (MLflow adds the invocation's
+  ``MLFLOW_RUN_CONTEXT`` tags, and dvflow adopts it as the stage's run);
+- with ``MLFLOW_RUN_ID`` set: it attaches to that run;
+- under ``dvc repro`` or ``dvc exp run`` (``DVC_STAGE`` set): a run named after the
+  stage, with the stage's params, tags and dependency versions;
+- anywhere else: a ``script`` run with git state, params files and environment.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvflow import env
+from dvflow import tags as schema
+from dvflow.errors import DvflowError, DvflowWarning, NotAProjectError
+from dvflow.parameters import flatten
+from dvflow.project import Project, find_project
+
+if TYPE_CHECKING:
+    import mlflow
+
+
+def _project() -> Project:
+    try:
+        return find_project()
+    except NotAProjectError:
+        cwd = Path.cwd().resolve()
+        return Project(root=cwd, home=cwd, git_root=None, has_dvc=False)
+
+
+def _kill_aware(active: mlflow.ActiveRun) -> mlflow.ActiveRun:
+    """Wrap MLflow's ActiveRun so that Ctrl-C ends the run KILLED, not FAILED."""
+    import mlflow
+    from mlflow.entities import RunStatus
+
+    class ActiveRun(mlflow.ActiveRun):
+        def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
+            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+                return False
+            return bool(super().__exit__(exc_type, exc_val, exc_tb))
+
+    return ActiveRun(active)
+
+
+def start_run(
+    run_name: str | None = None,
+    *,
+    experiment: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    description: str | None = None,
+) -> mlflow.ActiveRun:
+    """Start (or join) the MLflow run of this script and record its snapshot.
+
+    Use it as a context manager: the run ends FINISHED when the block succeeds,
+    FAILED when it raises, KILLED on Ctrl-C.
+
+    Example:
+        >>> import dvflow
+        >>> with dvflow.start_run() as run:             # doctest: +SKIP
+        ...     lr = dvflow.params()["train"]["lr"]
+        ...     dvflow.log_metrics({"acc": 0.93})
+
+    Args:
+        run_name: the run's name (default: the DVC stage's address, if any).
+        experiment: the experiment (default: MLFLOW_EXPERIMENT_NAME, then
+            ``.dvflow/config.yaml``, then the project folder's name).
+        tags: extra tags for the run.
+        description: the run's description.
+    """
+    import mlflow
+
+    from dvflow.session import open_session, resolve_target
+    from dvflow.snapshot import take_snapshot
+    from dvflow.tracking import record_snapshot
+
+    project = _project()
+    target = resolve_target(project, experiment=experiment)
+    session = open_session(target, project)
+    mlflow.set_tracking_uri(target.tracking_uri)
+    stage = os.environ.get(env.DVC_STAGE)
+    attach_to = os.environ.get(env.MLFLOW_RUN_ID)
+    kind = schema.KIND_STAGE if stage else schema.KIND_SCRIPT
+    run_tags = dict(tags or {})
+    parent = os.environ.get(env.DVFLOW_PARENT_RUN_ID)
+    if parent and not attach_to:
+        run_tags[schema.PARENT_RUN_ID] = parent
+    active = mlflow.start_run(
+        run_id=attach_to or None,
+        experiment_id=None if attach_to else session.experiment_id,
+        run_name=None if attach_to else (run_name or stage),
+        tags=run_tags or None,
+        description=description,
+    )
+    try:
+        # A run that dvflow itself created (MLFLOW_RUN_ID from a parent) is recorded.
+        if schema.KIND not in session.client.get_run(active.info.run_id).data.tags:
+            snapshot = take_snapshot(project, stage=stage, with_outputs=False, with_diff=True)
+            record_snapshot(session.client, active.info.run_id, snapshot, kind)
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    return _kill_aware(active)
+
+
+def params(stage: str | None = None) -> dict[str, Any]:
+    """This stage's params, nested, exactly as DVC resolves them.
+
+    Inside a DVC stage the stage is ``DVC_STAGE`` and the params are those of
+    ``dvc.api.params_show(stages=...)``; elsewhere every params file of the pipeline is
+    read and merged (later files win on a shared key).
+
+    Example:
+        >>> lr = dvflow.params()["train"]["lr"]           # doctest: +SKIP
+    """
+    import dvc.api
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    from dvflow.parameters import project_params_nested
+
+    project = find_project(require_dvc=True)
+    stage = stage or os.environ.get(env.DVC_STAGE)
+    try:
+        if stage:
+            return dict(dvc.api.params_show(stages=stage, repo=str(project.root)))
+        with Repo(str(project.root)) as repo:
+            return project_params_nested(repo)
+    except DvcException as exc:
+        raise DvflowError(
+            f"cannot read the params of {stage or 'the pipeline'}: {exc}. "
+            "Check dvc.yaml and the params files."
+        ) from exc
+
+
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    """Log metrics to the active run in one batch; nested keys are joined with dots and
+    values that are not numbers are skipped with a warning.
+
+    Example:
+        >>> dvflow.log_metrics({"acc": 0.93, "loss": {"train": 0.1}}, step=3)  # doctest: +SKIP
+    """
+    import mlflow
+
+    numbers: dict[str, float] = {}
+    for key, value in flatten(metrics).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            warnings.warn(
+                f"metric '{key}' is not a number and was skipped", DvflowWarning, stacklevel=2
+            )
+            continue
+        numbers[key] = float(value)
+    mlflow.log_metrics(numbers, step=step)
+
+
+def log_params(values: Mapping[str, Any]) -> None:
+    """Log extra params (nested keys joined with dots) to the active run, in batches and
+    within MLflow's limits.
+
+    Example:
+        >>> dvflow.log_params({"model": {"kind": "forest"}})  # doctest: +SKIP
+    """
+    import mlflow
+
+    from dvflow.tracking import log_tags_and_params
+
+    run = mlflow.active_run()
+    if run is None:
+        raise DvflowError(
+            "no active run: call dvflow.log_params inside 'with dvflow.start_run():'."
+        )
+    log_tags_and_params(mlflow.MlflowClient(), run.info.run_id, {}, flatten(values))
+
+
+def log_artifact(path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Upload a file or folder to the active run.
+
+    Example:
+        >>> dvflow.log_artifact("plots/confusion.png", "plots")  # doctest: +SKIP
+    """
+    import mlflow
+
+    if Path(path).is_dir():
+        mlflow.log_artifacts(str(path), artifact_path)
+    else:
+        mlflow.log_artifact(str(path), artifact_path)

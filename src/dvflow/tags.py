@@ -1,0 +1,40 @@
+"""The tag schema every dvflow run carries (documented in docs/tag-schema.md).
+
+Later commands (show, diff, checkout) rely on these names; change them only with a
+migration.
+"""
+
+from __future__ import annotations
+
+# MLflow's own names, set by dvflow for every run it creates.
+GIT_COMMIT = "mlflow.source.git.commit"
+GIT_BRANCH = "mlflow.source.git.branch"
+GIT_REPO_URL = "mlflow.source.git.repoURL"
+PARENT_RUN_ID = "mlflow.parentRunId"
+RUN_NAME = "mlflow.runName"
+
+GIT_DIRTY = "dvflow.git.dirty"
+FINGERPRINT = "dvflow.fingerprint"
+KIND = "dvflow.kind"
+KIND_PIPELINE = "pipeline"
+KIND_STAGE = "stage"
+KIND_SCRIPT = "script"
+VERSION = "dvflow.version"
+INVOCATION = "dvflow.invocation"
+STAGE_STATUS = "dvflow.stage.status"
+STAGE_DURATION = "dvflow.stage.duration_s"
+STAGE_EXIT_CODE = "dvflow.stage.exit_code"
+LONG_PARAMS = "dvflow.params.overflow"
+
+DVC_STAGE = "dvc.stage"
+DVC_EXP_NAME = "dvc.exp.name"
+DVC_EXP_BASELINE = "dvc.exp.baseline"
+DVC_DEP_PREFIX = "dvc.dep."
+DVC_OUT_PREFIX = "dvc.out."
+
+# Where the snapshot's files go among a run's artifacts.
+ARTIFACT_DIR = "dvflow"
+SNAPSHOT_ARTIFACT = "snapshot.json"
+ENVIRONMENT_ARTIFACT = "environment.json"
+DIFF_ARTIFACT = "git.diff"
+OVERFLOW_ARTIFACT = "params_overflow.json"

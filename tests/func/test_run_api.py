@@ -1,0 +1,193 @@
+"""The in-script API, used by real scripts under plain python, dvc repro and dvc exp run."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dvflow import tags
+from tests.conftest import TmpDir, all_runs, dvc_exe, run
+
+STAGE_SCRIPT = """\
+import sys
+import dvflow
+
+with dvflow.start_run() as active:
+    params = dvflow.params()
+    dvflow.log_metrics({"acc": params["train"]["lr"] * 2, "loss": {"final": 0.5}})
+    with open("model.txt", "w") as handle:
+        handle.write(str(params))
+    if len(sys.argv) > 1 and sys.argv[1] == "fail":
+        raise RuntimeError("planted failure")
+"""
+
+PIPELINE = """\
+stages:
+  train:
+    cmd: python train.py
+    deps: [train.py, data]
+    params: [train.lr, {extra.yaml: [extra.depth]}]
+    outs: [model.txt]
+"""
+
+
+@pytest.fixture
+def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
+    dvc.gen(
+        {
+            "train.py": STAGE_SCRIPT,
+            "params.yaml": "train:\n  lr: 0.25\n  epochs: 3\n",
+            "extra.yaml": "extra:\n  depth: 4\n",
+            "dvc.yaml": PIPELINE,
+            "data/part-1.csv": "a\n1\n",
+            "data/part-2.csv": "a\n2\n",
+            ".gitignore": "/model.txt\n",
+        }
+    )
+    dvc.dvc("add", "-q", "data")
+    dvc.commit("project")
+    return dvc
+
+
+def _python_env() -> dict[str, str]:
+    import os
+
+    # Stage commands say `python`: make it this interpreter.
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def test_script_outside_dvc(project: TmpDir, client: Any) -> None:
+    run([sys.executable, "train.py"], project.path)
+    (only,) = all_runs(client)
+    assert only.info.status == "FINISHED"
+    assert only.data.tags[tags.KIND] == tags.KIND_SCRIPT
+    assert only.data.tags[tags.GIT_COMMIT] == project.git("rev-parse", "HEAD")
+    assert only.data.tags[tags.GIT_DIRTY] == "false"
+    assert only.data.params["train.lr"] == "0.25"
+    assert only.data.params["train.epochs"] == "3"
+    assert only.data.metrics == {"acc": 0.5, "loss.final": 0.5}
+    experiment = client.get_experiment(only.info.experiment_id)
+    assert experiment.name == "project"
+
+
+def test_stage_under_dvc_repro(project: TmpDir, client: Any) -> None:
+    run([dvc_exe(), "repro", "-q"], project.path, env=_python_env())
+    (stage_run,) = all_runs(client)
+    assert stage_run.info.run_name == "train"
+    found = stage_run.data.tags
+    assert found[tags.KIND] == tags.KIND_STAGE
+    assert found[tags.DVC_STAGE] == "train"
+    data_hash = json.loads(json.dumps(found))["dvc.dep.data"]
+    assert data_hash.endswith(".dir")
+    assert data_hash in (project.path / "data.dvc").read_text()
+    assert stage_run.data.params == {"train.lr": "0.25", "extra.depth": "4"}
+    inputs = {i.dataset.name: i.dataset.digest for i in stage_run.inputs.dataset_inputs}
+    assert inputs["data"] == data_hash
+    artifacts = {a.path for a in client.list_artifacts(stage_run.info.run_id, "dvflow")}
+    assert {"dvflow/dvc.yaml", "dvflow/params.yaml", "dvflow/environment.json"} <= artifacts
+
+
+def test_failure_ends_the_run_failed(project: TmpDir, client: Any) -> None:
+    result = run([sys.executable, "train.py", "fail"], project.path, check=False)
+    assert result.returncode != 0
+    (failed,) = all_runs(client)
+    assert failed.info.status == "FAILED"
+
+
+def test_attaches_to_mlflow_run_id(project: TmpDir, client: Any, tmp_path: Path) -> None:
+    experiment = client.create_experiment("given", artifact_location=tmp_path.as_uri())
+    made = client.create_run(experiment, run_name="made-by-parent")
+    env = {**_python_env(), "MLFLOW_RUN_ID": made.info.run_id}
+    run([sys.executable, "train.py"], project.path, env=env)
+    (only,) = all_runs(client)
+    assert only.info.run_id == made.info.run_id
+    assert only.data.metrics["acc"] == 0.5
+    assert only.data.tags[tags.KIND] == tags.KIND_SCRIPT
+
+
+def test_dirty_run_keeps_the_diff(project: TmpDir, client: Any) -> None:
+    project.gen({"params.yaml": "train:\n  lr: 0.5\n  epochs: 3\n"})
+    run([sys.executable, "train.py"], project.path)
+    (only,) = all_runs(client)
+    assert only.data.tags[tags.GIT_DIRTY] == "true"
+    diff = client.download_artifacts(only.info.run_id, "dvflow/git.diff")
+    assert "+  lr: 0.5" in Path(diff).read_text()
+
+
+def test_secrets_appear_nowhere(project: TmpDir, client: Any, tmp_path: Path) -> None:
+    secret = "planted-secret-7f3a9c"
+    project.git("remote", "add", "origin", f"https://ci-bot:{secret}@git.example.com/acme/p.git")
+    project.dvc("remote", "add", "-d", "store", f"https://user:{secret}@dvc.example.com/cache")
+    project.commit("remotes")
+    env = {
+        **_python_env(),
+        "ACME_API_TOKEN": secret,
+        "MLFLOW_TRACKING_PASSWORD": secret,
+        "DVC_SECRET": secret,
+    }
+    run([dvc_exe(), "repro", "-q"], project.path, env=env)
+    (stage_run,) = all_runs(client)
+    assert stage_run.data.tags[tags.GIT_REPO_URL] == "https://git.example.com/acme/p.git"
+    recorded = json.dumps(
+        [
+            stage_run.data.tags,
+            stage_run.data.params,
+            [i.dataset.source for i in stage_run.inputs.dataset_inputs],
+        ]
+    )
+    assert "dvc.example.com/cache" in recorded
+    local = Path(client.download_artifacts(stage_run.info.run_id, "dvflow", str(tmp_path)))
+    texts = [p.read_text(errors="replace") for p in local.rglob("*") if p.is_file()]
+    assert texts and not any(secret in text for text in texts)
+    assert secret not in recorded
+
+
+def _wait_for_queue(project: TmpDir, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = project.dvc("queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            return
+        time.sleep(2)
+    pytest.fail(f"the DVC queue did not finish:\n{status}")
+
+
+@pytest.mark.slow
+def test_queued_experiment_records_into_the_project_store(project: TmpDir) -> None:
+    from mlflow import MlflowClient
+
+    env = _python_env()
+    del env["MLFLOW_TRACKING_URI"]  # the default store: <project>/mlflow.db
+    # The queue runs in a temporary copy under .dvc/tmp/exps; the runs must land in the
+    # original project's store, not in the copy DVC deletes afterwards.
+    client = MlflowClient(f"sqlite:///{project.path / 'mlflow.db'}")
+    run(
+        [dvc_exe(), "exp", "run", "--queue", "--name", "lr-high", "-S", "train.lr=0.75"],
+        project.path,
+        env=env,
+    )
+    result = subprocess.run(
+        [dvc_exe(), "queue", "start"],
+        cwd=project.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    _wait_for_queue(project)
+    logs = project.dvc("queue", "logs", "lr-high", check=False)
+    runs = all_runs(client)
+    assert len(runs) == 1, logs.stdout + logs.stderr
+    (exp_run,) = runs
+    assert exp_run.info.status == "FINISHED"
+    assert exp_run.data.tags[tags.DVC_EXP_NAME] == "lr-high"
+    assert exp_run.data.tags[tags.DVC_EXP_BASELINE] == project.git("rev-parse", "HEAD")
+    assert exp_run.data.params["train.lr"] == "0.75"
+    assert exp_run.data.metrics["acc"] == 1.5
+    experiment = client.get_experiment(exp_run.info.experiment_id)
+    assert experiment.name == "project"
