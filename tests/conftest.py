@@ -151,7 +151,13 @@ def all_runs(client: Any) -> list[Any]:
     return list(client.search_runs(experiments, max_results=1000))
 
 
-@pytest.fixture
-def clean_environ() -> dict[str, str]:
-    """The environment for a subprocess, as the test set it."""
-    return dict(os.environ)
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess whose stage commands say `python`: this
+    interpreter comes first on PATH."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, **extra}
+
+
+def dvflow(tmp: TmpDir, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real `dvflow` command in a project."""
+    return run([dvflow_exe(), *args], tmp.path, check=check, env=python_env())

@@ -100,9 +100,14 @@ def start_run(
         tags=run_tags or None,
         description=description,
     )
+    # Under `dvflow repro` the invocation records the stage itself, after it ends.
+    recorded_by_repro = bool(os.environ.get(env.DVFLOW_INVOCATION))
     try:
         # A run that dvflow itself created (MLFLOW_RUN_ID from a parent) is recorded.
-        if schema.KIND not in session.client.get_run(active.info.run_id).data.tags:
+        if (
+            not recorded_by_repro
+            and schema.KIND not in session.client.get_run(active.info.run_id).data.tags
+        ):
             snapshot = take_snapshot(project, stage=stage, with_outputs=False, with_diff=True)
             record_snapshot(session.client, active.info.run_id, snapshot, kind)
     except BaseException:

@@ -75,6 +75,20 @@ def _sqlite_ready(db: Path) -> bool:
         return False
 
 
+def sqlite_experiment_exists(db: Path, name: str) -> bool:
+    """Whether a ready SQLite store has an active experiment ``name``: a read-only probe
+    that spares importing mlflow (seconds) on every ``dvflow repro``."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
+                (name,),
+            ).fetchone()
+            return row is not None
+    except sqlite3.Error:
+        return False
+
+
 def is_ready(uri: str) -> bool:
     """Whether opening ``uri`` needs no creation or migration first (cheap, no mlflow)."""
     db = sqlite_path(uri)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from dvflow.dataversion import DataVersion
+    from dvflow.gitstate import CodeVersion
 
 
 def _valid_key(key: str) -> bool:
@@ -44,10 +45,9 @@ def data_tag(version: DataVersion) -> str:
     return prefix + version.path
 
 
-def snapshot_tags(snapshot: Snapshot, kind: str) -> dict[str, str]:
-    """The tags of the schema for ``snapshot`` (without the data-version tags)."""
-    found: dict[str, str] = {tags.KIND: kind, tags.VERSION: __version__}
-    code = snapshot.code
+def code_tags(code: CodeVersion | None) -> dict[str, str]:
+    """The git tags of the schema: commit, branch, remote, dirty state, fingerprint."""
+    found: dict[str, str] = {tags.VERSION: __version__}
     if code is not None:
         found[tags.GIT_DIRTY] = "true" if code.dirty else "false"
         found[tags.FINGERPRINT] = code.fingerprint
@@ -57,6 +57,12 @@ def snapshot_tags(snapshot: Snapshot, kind: str) -> dict[str, str]:
             found[tags.GIT_BRANCH] = code.branch
         if code.remote_url:
             found[tags.GIT_REPO_URL] = code.remote_url
+    return found
+
+
+def snapshot_tags(snapshot: Snapshot, kind: str) -> dict[str, str]:
+    """The tags of the schema for ``snapshot`` (without the data-version tags)."""
+    found = {**code_tags(snapshot.code), tags.KIND: kind}
     stage = snapshot.stage or snapshot.dvc.stage
     if stage and kind == tags.KIND_STAGE:
         found[tags.DVC_STAGE] = stage
@@ -202,12 +208,18 @@ def record_snapshot(
     *,
     extra_tags: dict[str, str] | None = None,
     files: bool = True,
+    extra_files: dict[str, str] | None = None,
 ) -> None:
-    """Write ``snapshot`` into run ``run_id``: tags, params, dataset inputs, artifacts."""
+    """Write ``snapshot`` into run ``run_id``: tags, params, dataset inputs, artifacts.
+
+    ``extra_files`` (name -> text) are uploaded beside the snapshot's own files.
+    """
     all_tags = {**snapshot_tags(snapshot, kind), **data_tags(snapshot.data), **(extra_tags or {})}
     overflow = log_tags_and_params(client, run_id, all_tags, snapshot.params)
     log_data_inputs(client, run_id, snapshot.data)
-    extra = {tags.OVERFLOW_ARTIFACT: json.dumps(overflow, indent=2)} if overflow else {}
+    extra = dict(extra_files or {})
+    if overflow:
+        extra[tags.OVERFLOW_ARTIFACT] = json.dumps(overflow, indent=2)
     if files:
         log_files(client, run_id, snapshot, extra)
     elif extra:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dvflow import tags
-from tests.conftest import TmpDir, all_runs, dvc_exe, run
+from tests.conftest import TmpDir, all_runs, dvc_exe, python_env, run
 
 STAGE_SCRIPT = """\
 import sys
@@ -53,13 +53,6 @@ def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
     return dvc
 
 
-def _python_env() -> dict[str, str]:
-    import os
-
-    # Stage commands say `python`: make it this interpreter.
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-
-
 def test_script_outside_dvc(project: TmpDir, client: Any) -> None:
     run([sys.executable, "train.py"], project.path)
     (only,) = all_runs(client)
@@ -75,7 +68,7 @@ def test_script_outside_dvc(project: TmpDir, client: Any) -> None:
 
 
 def test_stage_under_dvc_repro(project: TmpDir, client: Any) -> None:
-    run([dvc_exe(), "repro", "-q"], project.path, env=_python_env())
+    run([dvc_exe(), "repro", "-q"], project.path, env=python_env())
     (stage_run,) = all_runs(client)
     assert stage_run.info.run_name == "train"
     found = stage_run.data.tags
@@ -101,7 +94,7 @@ def test_failure_ends_the_run_failed(project: TmpDir, client: Any) -> None:
 def test_attaches_to_mlflow_run_id(project: TmpDir, client: Any, tmp_path: Path) -> None:
     experiment = client.create_experiment("given", artifact_location=tmp_path.as_uri())
     made = client.create_run(experiment, run_name="made-by-parent")
-    env = {**_python_env(), "MLFLOW_RUN_ID": made.info.run_id}
+    env = {**python_env(), "MLFLOW_RUN_ID": made.info.run_id}
     run([sys.executable, "train.py"], project.path, env=env)
     (only,) = all_runs(client)
     assert only.info.run_id == made.info.run_id
@@ -124,7 +117,7 @@ def test_secrets_appear_nowhere(project: TmpDir, client: Any, tmp_path: Path) ->
     project.dvc("remote", "add", "-d", "store", f"https://user:{secret}@dvc.example.com/cache")
     project.commit("remotes")
     env = {
-        **_python_env(),
+        **python_env(),
         "ACME_API_TOKEN": secret,
         "MLFLOW_TRACKING_PASSWORD": secret,
         "DVC_SECRET": secret,
@@ -160,7 +153,7 @@ def _wait_for_queue(project: TmpDir, timeout: float = 240) -> None:
 def test_queued_experiment_records_into_the_project_store(project: TmpDir) -> None:
     from mlflow import MlflowClient
 
-    env = _python_env()
+    env = python_env()
     del env["MLFLOW_TRACKING_URI"]  # the default store: <project>/mlflow.db
     # The queue runs in a temporary copy under .dvc/tmp/exps; the runs must land in the
     # original project's store, not in the copy DVC deletes afterwards.

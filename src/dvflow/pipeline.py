@@ -1,0 +1,352 @@
+"""``dvflow repro``: run a DVC pipeline and record every stage in MLflow.
+
+DVC runs in this process (``Repo.reproduce``, with a ``repro_fn`` that wraps DVC's own
+per-stage function), so its output reaches the terminal exactly as under ``dvc repro``.
+Each stage command gets ``MLFLOW_TRACKING_URI``, ``MLFLOW_EXPERIMENT_NAME`` and an
+``MLFLOW_RUN_CONTEXT`` naming this invocation and stage: a script's own
+``mlflow.start_run()`` (or autolog) then creates a run that the recorder adopts as the
+stage's run. Everything MLflow-side happens on the recorder's thread.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvflow import env, runindex, tags
+from dvflow.capture import StderrTail
+from dvflow.errors import InterruptedRunError, PipelineFailedError
+from dvflow.project import Project, exclude_locally, find_project
+from dvflow.recorder import PipelineOutcome, Recorder, StageOutcome
+from dvflow.session import Session, Target, open_session, resolve_target
+from dvflow.stagerunner import Ending, StageRunner, is_recorded, run_dvc
+from dvflow.store import (
+    DEFAULT_ARTIFACTS,
+    DEFAULT_DB,
+    check_reachable,
+    default_tracking_uri,
+    display_uri,
+    is_ready,
+    sqlite_experiment_exists,
+    sqlite_path,
+)
+from dvflow.tracking import code_tags
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+    from dvc.stage import Stage
+
+    from dvflow.results import Results
+    from dvflow.snapshot import Snapshot
+
+DVC_FAILURE_EXIT_CODE = 255  # what `dvc repro` returns when a stage fails
+
+
+@dataclass(frozen=True)
+class ReproOptions:
+    """``dvc repro``'s everyday options, plus dvflow's own."""
+
+    targets: Sequence[str] = ()
+    force: bool = False
+    single_item: bool = False
+    downstream: bool = False
+    pull: bool = False
+    dry: bool = False
+    keep_going: bool = False
+    experiment: str | None = None
+    record: bool = False
+
+
+@dataclass
+class ReproResult:
+    """What a ``dvflow repro`` did."""
+
+    tracking_uri: str
+    experiment: str
+    parent_run_id: str | None
+    stages: list[StageOutcome]
+    metrics: dict[str, float]
+    up_to_date: bool
+    previous_run_id: str | None = None
+    failed: bool = False
+    tracking_error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ran(self) -> list[str]:
+        """Addresses of the stages that ran (or were restored from DVC's run cache)."""
+        return [s.address for s in self.stages if s.status in ("ran", "restored")]
+
+    @property
+    def skipped(self) -> list[str]:
+        """Addresses of the stages DVC skipped because nothing changed."""
+        return [s.address for s in self.stages if s.status == "skipped"]
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the invocation like Ctrl-C: stage commands stopped, runs KILLED."""
+
+    def handler(signum: int, frame: Any) -> None:
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            child.terminate()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _prepare_store(project: Project, target: Target) -> Session | None:
+    """Make sure stage scripts can write to the store without creating anything.
+
+    A fresh SQLite store, or a missing experiment in one, is created now, before any
+    stage script could race to create it (with artifacts in the wrong place). An
+    existing store is opened later, in the background.
+    """
+    check_reachable(target.tracking_uri)
+    local = [f"{runindex.INDEX_DIR.as_posix()}/"]
+    if target.tracking_uri == default_tracking_uri(project):
+        local += [DEFAULT_DB, f"{DEFAULT_DB}.lock", f"{DEFAULT_ARTIFACTS}/"]
+    exclude_locally(project, local)
+    db = sqlite_path(target.tracking_uri)
+    if db is None:
+        return None
+    if is_ready(target.tracking_uri) and sqlite_experiment_exists(db, target.experiment):
+        return None
+    return open_session(target)
+
+
+def _planned(repo: Repo, options: ReproOptions) -> list[Stage]:
+    """The stages DVC plans to visit, in its order (for stages a failure left out)."""
+    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+
+    stages = collect_stages(repo, list(options.targets) or ["dvc.yaml"])
+    if options.single_item:
+        return stages
+    return plan_repro(get_active_graph(repo.index.graph), stages, downstream=options.downstream)
+
+
+def _top_level_results(repo: Repo, root: Path) -> Results:
+    """The top-level ``metrics:`` and ``plots:`` of every dvc.yaml (DVC's index)."""
+    from dvflow.results import collect_results
+
+    metric_files: list[Path] = []
+    plot_files: list[Path] = []
+    index = repo.index
+    for dvcfile, paths in getattr(index, "_metrics", {}).items():
+        base = Path(repo.root_dir, dvcfile).parent
+        metric_files += [base / p for p in paths]
+    for dvcfile, definitions in getattr(index, "_plots", {}).items():
+        base = Path(repo.root_dir, dvcfile).parent
+        for definition in definitions:
+            names = definition.keys() if isinstance(definition, dict) else [definition]
+            for name in names:
+                candidate = base / str(name)
+                if candidate.exists():
+                    plot_files.append(candidate)
+    return collect_results(metric_files, plot_files, root)
+
+
+def _lineage(repo: Repo, planned: list[Stage], outcomes: dict[str, StageOutcome]) -> dict[str, str]:
+    from dvflow.lineage import Node, as_svg, as_text
+
+    names = {stage.addressing for stage in planned}
+    nodes = []
+    for stage in planned:
+        outcome = outcomes.get(stage.addressing)
+        status = outcome.status if outcome else ("skipped" if not is_recorded(stage) else "not-run")
+        out_hash = next((o.hash_info.value for o in stage.outs if o.hash_info), None)
+        nodes.append(Node(stage.addressing, status, out_hash))
+    graph = repo.index.graph
+    edges = [
+        (a.addressing, b.addressing)
+        for a, b in graph.edges()
+        if a.addressing in names and b.addressing in names
+    ]
+    return {"lineage.txt": as_text(nodes, edges), "lineage.svg": as_svg(nodes, edges)}
+
+
+def _finish_status(failed: bool, interrupted: bool) -> str:
+    return "KILLED" if interrupted else ("FAILED" if failed else "FINISHED")
+
+
+@dataclass
+class _Record:
+    """What the parent run gets after the pipeline."""
+
+    snapshot: Snapshot | None = None
+    top_level: Results | None = None
+    lineage: dict[str, str] = field(default_factory=dict)
+
+
+def _record_after(
+    project: Project,
+    options: ReproOptions,
+    runner: StageRunner,
+    ending: Ending,
+    want_record: bool,
+) -> _Record:
+    """Mark stages a failure left out, and read what the parent run gets."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    from dvflow.snapshot import take_snapshot
+
+    # A fresh Repo: the lock files changed while the pipeline ran.
+    with Repo(str(project.root)) as repo:
+        try:
+            planned = _planned(repo, options)
+        except DvcException:
+            planned = list(runner.visited)
+        if ending.failed or ending.interrupted:
+            for stage in planned:
+                if stage.addressing not in runner.outcomes and is_recorded(stage):
+                    now = time.time()
+                    outcome = StageOutcome(stage.addressing, "not-run", now, now, [], {})
+                    runner.outcomes[stage.addressing] = outcome
+                    runner.recorder.record(outcome)
+        if not want_record:
+            return _Record()
+        return _Record(
+            snapshot=take_snapshot(project, repo=repo, with_diff=True),
+            top_level=_top_level_results(repo, project.root),
+            lineage=_lineage(repo, planned, runner.outcomes),
+        )
+
+
+def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
+    """Run the pipeline with DVC and record it in MLflow.
+
+    Raises:
+        NotAProjectError: not inside a DVC project.
+        TrackingStoreError: the store cannot be reached or created (before any stage).
+        ProjectInputError: a broken ``dvc.yaml`` or an unknown target.
+        PipelineFailedError: a stage failed (after every run was closed).
+        InterruptedRunError: Ctrl-C or SIGTERM (after every open run ended KILLED).
+    """
+    from dvc.repo import Repo
+
+    from dvflow.gitstate import read_code_version
+    from dvflow.snapshot import DvcContext
+
+    project = find_project(start, require_dvc=True)
+    target = resolve_target(project, experiment=options.experiment)
+    session = None if options.dry else _prepare_store(project, target)
+    code = read_code_version(project.git_root)[0] if project.git_root else None
+    invocation = uuid.uuid4().hex
+    base_tags = code_tags(code)
+    exp_name = DvcContext.from_environ().exp_name
+    if exp_name:
+        base_tags[tags.DVC_EXP_NAME] = exp_name
+    recorder = Recorder(project, target, invocation, code, base_tags, session)
+    stage_env = {
+        env.MLFLOW_TRACKING_URI: target.tracking_uri,
+        env.MLFLOW_EXPERIMENT_NAME: target.experiment,
+        env.DVFLOW_INVOCATION: invocation,
+    }
+    try:
+        with _environment(stage_env), _sigterm_as_interrupt():
+            with Repo(str(project.root)) as repo, StderrTail() as tail:
+                runner = StageRunner(repo, recorder, tail, invocation, options.force)
+                ending = run_dvc(repo, options, runner)
+            os.environ.pop(env.MLFLOW_RUN_CONTEXT, None)
+            if options.dry:
+                return ReproResult(
+                    display_uri(target.tracking_uri),
+                    target.experiment,
+                    None,
+                    [],
+                    {},
+                    up_to_date=False,
+                )
+            nothing_ran = not (ending.failed or ending.interrupted) and all(
+                o.status == "skipped" for o in runner.outcomes.values()
+            )
+            record = _record_after(
+                project, options, runner, ending, want_record=not nothing_ran or options.record
+            )
+    except BaseException as exc:
+        # Whatever broke, no run of this invocation is left RUNNING.
+        killed = isinstance(exc, KeyboardInterrupt)
+        recorder.finish("KILLED" if killed else "FAILED", None, None, {})
+        raise
+    status = _finish_status(ending.failed, ending.interrupted)
+    outcome = recorder.finish(
+        status, record.snapshot, record.top_level, record.lineage, force_parent=options.record
+    )
+    result = _result(target, outcome, nothing_ran, ending.failed)
+    if result.parent_run_id is None and code is not None:
+        previous = runindex.lookup(project.home, code.fingerprint, target.tracking_uri)
+        result.previous_run_id = previous.run_id if previous else None
+    elif result.parent_run_id and record.snapshot and record.snapshot.code:
+        runindex.remember(
+            project.home,
+            record.snapshot.code.fingerprint,
+            runindex.IndexedRun(
+                result.parent_run_id, target.experiment, target.tracking_uri, time.time()
+            ),
+        )
+    if ending.interrupted:
+        raise InterruptedRunError()
+    if ending.failed:
+        message = _explain(ending.failure)
+        raise PipelineFailedError(
+            f"{message}. Its run ended FAILED (parent run {result.parent_run_id}); fix the "
+            "stage and run 'dvflow repro' again.",
+            DVC_FAILURE_EXIT_CODE,
+        )
+    return result
+
+
+def _explain(failure: BaseException | None) -> str:
+    """DVC's error with its root cause: 'failed to reproduce 'train': <why>'."""
+    if failure is None:
+        return "a stage failed"
+    message = str(failure).splitlines()[0]
+    cause = failure
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    if cause is not failure:
+        message += f": {str(cause).splitlines()[0]}"
+    return message
+
+
+def _result(
+    target: Target, outcome: PipelineOutcome, nothing_ran: bool, failed: bool
+) -> ReproResult:
+    return ReproResult(
+        tracking_uri=display_uri(target.tracking_uri),
+        experiment=target.experiment,
+        parent_run_id=outcome.parent_run_id,
+        stages=outcome.stages,
+        metrics=outcome.metrics,
+        up_to_date=nothing_ran,
+        failed=failed,
+        tracking_error=str(outcome.error).splitlines()[0] if outcome.error else None,
+    )

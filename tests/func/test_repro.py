@@ -1,0 +1,226 @@
+"""`dvflow repro` on real pipelines: one parent run, one run per stage, nothing RUNNING."""
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dvflow import tags
+from tests.conftest import TmpDir, all_runs, dvflow, dvflow_exe, python_env
+
+PREPARE = """\
+import sys
+rows = open("data/raw.csv").read().splitlines()
+print("prepare: warming up", file=sys.stderr)
+open("prepared.csv", "w").write("\\n".join(rows[: 1 + int(sys.argv[1])]) + "\\n")
+"""
+
+# Uses MLflow directly, unmodified: its run must become the stage's run.
+TRAIN_WITH_MLFLOW = """\
+import json
+import mlflow
+import yaml
+
+params = yaml.safe_load(open("params.yaml"))["train"]
+with mlflow.start_run():
+    mlflow.log_param("solver", "plain-mlflow")
+    mlflow.log_metric("loss", 0.25)
+json.dump({"acc": params["lr"] * 3, "report": {"f1": 0.5, "label": "x"}}, open("metrics.json", "w"))
+"""
+
+PIPELINE = """\
+stages:
+  prepare:
+    cmd: python prepare.py 2
+    deps: [prepare.py, data/raw.csv]
+    params: [prepare.rows]
+    outs: [prepared.csv]
+  train:
+    cmd: python train.py
+    deps: [train.py, prepared.csv]
+    params: [train.lr]
+    metrics: [metrics.json: {cache: false}]
+"""
+
+
+@pytest.fixture
+def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
+    dvc.gen(
+        {
+            "data/raw.csv": "a,b\n1,2\n3,4\n5,6\n",
+            "prepare.py": PREPARE,
+            "train.py": TRAIN_WITH_MLFLOW,
+            "params.yaml": "prepare:\n  rows: 2\ntrain:\n  lr: 0.1\n",
+            "dvc.yaml": PIPELINE,
+        }
+    )
+    dvc.commit("pipeline")
+    return dvc
+
+
+def _by_kind(client: Any) -> tuple[list[Any], dict[str, Any]]:
+    runs = all_runs(client)
+    parents = [r for r in runs if r.data.tags.get(tags.KIND) == tags.KIND_PIPELINE]
+    stages = {r.data.tags[tags.DVC_STAGE]: r for r in runs if r.data.tags.get(tags.KIND) == "stage"}
+    return parents, stages
+
+
+def test_parent_and_stage_runs(project: TmpDir, client: Any) -> None:
+    result = dvflow(project, "repro")
+    assert "Running stage 'prepare'" in result.stdout  # DVC's own output reaches the user
+    assert "recorded run" in result.stdout
+    runs = all_runs(client)
+    assert len(runs) == 3, "no stray run: the script's own mlflow run was adopted"
+    (parent,), stages = _by_kind(client)
+    assert set(stages) == {"prepare", "train"}
+    assert parent.info.status == "FINISHED"
+    lock = (project.path / "dvc.lock").read_text()
+    for name, run in stages.items():
+        assert run.info.status == "FINISHED"
+        assert run.info.run_name == name
+        assert run.data.tags[tags.PARENT_RUN_ID] == parent.info.run_id
+        assert run.data.tags[tags.STAGE_STATUS] == "ran"
+        assert run.data.tags[tags.STAGE_EXIT_CODE] == "0"
+        assert float(run.data.tags[tags.STAGE_DURATION]) > 0
+    prepare, train = stages["prepare"], stages["train"]
+    assert prepare.data.tags["dvc.out.prepared.csv"] in lock
+    assert train.data.tags["dvc.dep.prepared.csv"] == prepare.data.tags["dvc.out.prepared.csv"]
+    assert prepare.data.params == {"prepare.rows": "2"}
+    # The script's own calls landed in the stage run, beside dvflow's records.
+    assert train.data.params == {"train.lr": "0.1", "solver": "plain-mlflow"}
+    assert train.data.metrics == {"loss": 0.25, "acc": pytest.approx(0.3), "report.f1": 0.5}
+    assert prepare.info.start_time <= train.info.start_time
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "dvflow")}
+    assert {"dvflow/dvc.lock", "dvflow/lineage.svg", "dvflow/lineage.txt"} <= artifacts
+    svg = Path(client.download_artifacts(parent.info.run_id, "dvflow/lineage.svg")).read_text()
+    assert svg.startswith("<svg") and "prepare [ran]" in svg and "train [ran]" in svg
+    assert parent.data.tags[tags.FINGERPRINT]
+    assert parent.data.params == {"prepare.rows": "2", "train.lr": "0.1"}
+
+
+def test_unchanged_stages_are_recorded_as_skipped(project: TmpDir, client: Any) -> None:
+    dvflow(project, "repro")
+    project.commit("first run")
+    project.gen({"params.yaml": "prepare:\n  rows: 2\ntrain:\n  lr: 0.2\n"})
+    dvflow(project, "repro")
+    parents, _ = _by_kind(client)
+    latest = max(parents, key=lambda r: r.info.start_time)
+    children = [
+        r for r in all_runs(client) if r.data.tags.get(tags.PARENT_RUN_ID) == latest.info.run_id
+    ]
+    status = {r.data.tags[tags.DVC_STAGE]: r.data.tags[tags.STAGE_STATUS] for r in children}
+    assert status == {"prepare": "skipped", "train": "ran"}
+    skipped = next(r for r in children if r.data.tags[tags.DVC_STAGE] == "prepare")
+    assert skipped.data.tags["dvc.out.prepared.csv"] in (project.path / "dvc.lock").read_text()
+    assert tags.STAGE_DURATION not in skipped.data.tags
+
+
+def test_nothing_to_do_creates_no_run_and_names_the_last(project: TmpDir, client: Any) -> None:
+    first = json.loads(dvflow(project, "repro", "--json").stdout)
+    project.commit("recorded")
+    before = len(all_runs(client))
+    again = dvflow(project, "repro")
+    assert "up to date" in again.stdout
+    assert len(all_runs(client)) == before
+    # The state after the first run is exactly the committed one: the index names it.
+    assert first["parent_run_id"] in again.stdout
+    recorded = json.loads(dvflow(project, "repro", "--record", "--json").stdout)
+    assert recorded["parent_run_id"] and len(all_runs(client)) == before + 3
+    statuses = {s["stage"]: s["status"] for s in recorded["stages"]}
+    assert statuses == {"prepare": "skipped", "train": "skipped"}
+
+
+def test_failing_stage(project: TmpDir, client: Any) -> None:
+    project.gen(
+        {"prepare.py": "import sys\nprint('boom: planted failure', file=sys.stderr)\nsys.exit(3)\n"}
+    )
+    dvc_yaml = (project.path / "dvc.yaml").read_bytes()
+    result = dvflow(project, "repro", check=False)
+    assert result.returncode == 255  # what `dvc repro` returns
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("dvflow: error:")
+    runs = all_runs(client)
+    assert all(r.info.status != "RUNNING" for r in runs)
+    (parent,), stages = _by_kind(client)
+    assert parent.info.status == "FAILED"
+    assert stages["prepare"].info.status == "FAILED"
+    assert stages["prepare"].data.tags[tags.STAGE_EXIT_CODE] == "3"
+    tail = client.download_artifacts(stages["prepare"].info.run_id, "dvflow/stderr-tail.txt")
+    assert "boom: planted failure" in Path(tail).read_text()
+    assert stages["train"].data.tags[tags.STAGE_STATUS] == "not-run"
+    assert (project.path / "dvc.yaml").read_bytes() == dvc_yaml
+
+
+def test_sigterm_ends_open_runs_killed(project: TmpDir, client: Any) -> None:
+    project.gen({"prepare.py": "import time\ntime.sleep(60)\n"})
+    process = subprocess.Popen(
+        [dvflow_exe(), "repro"],
+        cwd=project.path,
+        env=python_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _runs_stage(process.pid, "prepare.py"):
+        time.sleep(0.2)
+    time.sleep(3)  # let the recorder open the store
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted" in err
+    runs = all_runs(client)
+    assert runs and all(r.info.status == "KILLED" for r in runs), [
+        (r.info.run_name, r.info.status) for r in runs
+    ]
+
+
+def _runs_stage(pid: int, script: str) -> bool:
+    import psutil
+
+    children = psutil.Process(pid).children(recursive=True)
+    return any(script in " ".join(child.cmdline()) for child in children)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"dvc.yaml": "stages:\n  a: [\n"}, "dvc.yaml"),
+        ({"params.yaml": "prepare:\n  rows: 2\n"}, "train.lr"),
+    ],
+    ids=["broken-dvc-yaml", "missing-param"],
+)
+def test_bad_project_input_is_one_line(
+    project: TmpDir, client: Any, change: dict[str, str], expected: str
+) -> None:
+    project.gen(change)
+    before = {p: p.read_bytes() for p in project.path.glob("*.yaml")}
+    result = dvflow(project, "repro", check=False)
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert all(r.info.status != "RUNNING" for r in all_runs(client))
+    assert {p: p.read_bytes() for p in project.path.glob("*.yaml")} == before
+
+
+def test_unknown_target_and_not_a_project(project: TmpDir, tmp_path: Path) -> None:
+    result = dvflow(project, "repro", "nosuchstage", check=False)
+    assert result.returncode == 5
+    assert "nosuchstage" in result.stderr and "Traceback" not in result.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    outside = dvflow(TmpDir(plain), "repro", check=False)
+    assert outside.returncode == 3
+    assert "DVC project" in outside.stderr
+
+
+def test_unreachable_store_runs_nothing(project: TmpDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    result = dvflow(project, "repro", check=False)
+    assert result.returncode == 4
+    assert "127.0.0.1:9" in result.stderr and "Traceback" not in result.stderr
+    assert not (project.path / "prepared.csv").exists()
