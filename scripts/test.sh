@@ -19,8 +19,8 @@ git config --global user.email >/dev/null 2>&1 || git config --global user.email
 git config --global user.name >/dev/null 2>&1 || git config --global user.name "dvflow tests"
 
 echo "== ruff"
-ruff check src tests
-ruff format --check src tests
+ruff check src tests benchmarks
+ruff format --check src tests benchmarks
 echo "== mypy"
 mypy
 echo "== pytest"

@@ -58,6 +58,12 @@ class StderrTail:
                 *complete, self._partial = (self._partial + chunk).split(b"\n")
                 self._lines.extend(complete)
 
+    @property
+    def terminal_fd(self) -> int:
+        """The real stderr, for a long-lived helper process whose output must not hold
+        the tee open (the tee ends when every writer of its pipe is gone)."""
+        return self._saved_fd
+
     def mark(self) -> None:
         """Forget what was kept so far (a new stage starts)."""
         with self._lock:

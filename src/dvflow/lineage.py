@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 _CHAR_W = 8.0  # pixels per layout column
 _LINE_H = 18.0  # pixels per layout line
@@ -33,19 +34,41 @@ class Node:
         return f"{self.address} [{self.status}]{short}"
 
 
+def components(
+    nodes: list[Node], edges: list[tuple[str, str]]
+) -> list[tuple[list[Node], list[tuple[str, str]]]]:
+    """Split the graph into its separate pipelines (weakly connected components), in the
+    order their first node appears, as ``dvc dag`` shows them one after the other."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    graph.add_nodes_from(node.address for node in nodes)
+    graph.add_edges_from(edges)
+    order = {node.address: i for i, node in enumerate(nodes)}
+    parts = sorted(nx.connected_components(graph), key=lambda c: min(order[a] for a in c))
+    return [
+        ([n for n in nodes if n.address in part], [e for e in edges if e[0] in part])
+        for part in parts
+    ]
+
+
 def as_text(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
-    """The graph drawn with DVC's ``dvc dag`` renderer; ``edges`` go from a stage to the
-    stage it depends on."""
+    """The graph drawn with DVC's ``dvc dag`` renderer, one pipeline after the other;
+    ``edges`` go from a stage to the stage it depends on."""
     from dvc.dagascii import draw
 
-    labels = {node.address: node.label for node in nodes}
-    if not edges:
-        return "\n".join(labels.values()) + "\n"
-    return draw(list(labels.values()), [(labels[a], labels[b]) for a, b in edges]) + "\n"
+    drawings = []
+    for part_nodes, part_edges in components(nodes, edges):
+        labels = {node.address: node.label for node in part_nodes}
+        drawings.append(
+            draw(list(labels.values()), [(labels[a], labels[b]) for a, b in part_edges])
+        )
+    return "\n\n".join(drawings) + "\n"
 
 
-def as_svg(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
-    """The same graph as an SVG picture, laid out by DVC's (grandalf's) Sugiyama layout."""
+def _layout(nodes: list[Node], edges: list[tuple[str, str]]) -> tuple[list[Any], list[Any]]:
+    """Boxes (x, y, w, h, node) and polylines of one pipeline, in pixels, from DVC's
+    (grandalf's) Sugiyama layout."""
     from dvc.dagascii import _build_sugiyama_layout
 
     by_label = {node.label: node for node in nodes}
@@ -54,21 +77,29 @@ def as_svg(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
         list(labels.values()), [(labels[a], labels[b]) for a, b in edges]
     )
     boxes = []
-    xs: list[float] = []
-    ys: list[float] = []
     for vertex in layout.g.sV:
         x = (vertex.view.xy[0] - vertex.view.w / 2.0) * _CHAR_W
         y = vertex.view.xy[1] * _LINE_H
         w, h = vertex.view.w * _CHAR_W, vertex.view.h * _LINE_H
         boxes.append((x, y, w, h, by_label[str(vertex.data).strip()]))
-        xs += [x, x + w]
-        ys += [y, y + h]
-    lines = []
-    for edge in layout.g.sE:
-        points = [(px * _CHAR_W, py * _LINE_H) for px, py in edge.view._pts]
-        lines.append(points)
-        xs += [p[0] for p in points]
-        ys += [p[1] for p in points]
+    lines = [[(px * _CHAR_W, py * _LINE_H) for px, py in edge.view._pts] for edge in layout.g.sE]
+    return boxes, lines
+
+
+def as_svg(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
+    """The same graph as an SVG picture, pipelines stacked top to bottom."""
+    boxes: list[Any] = []
+    lines: list[Any] = []
+    offset = 0.0
+    for part_nodes, part_edges in components(nodes, edges):
+        part_boxes, part_lines = _layout(part_nodes, part_edges)
+        top = min(b[1] for b in part_boxes)
+        shift = offset - top
+        boxes += [(x, y + shift, w, h, n) for x, y, w, h, n in part_boxes]
+        lines += [[(px, py + shift) for px, py in line] for line in part_lines]
+        offset = max(b[1] + b[3] for b in boxes) + 2 * _LINE_H
+    xs = [v for x, _, w, _, _ in boxes for v in (x, x + w)] + [p[0] for ln in lines for p in ln]
+    ys = [v for _, y, _, h, _ in boxes for v in (y, y + h)] + [p[1] for ln in lines for p in ln]
     pad = 10.0
     minx, miny = min(xs) - pad, min(ys) - pad
     width, height = max(xs) - minx + pad, max(ys) - miny + pad

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from dvflow import env, runindex, tags
 from dvflow.capture import StderrTail
 from dvflow.errors import InterruptedRunError, PipelineFailedError
+from dvflow.outcome import PipelineOutcome, StageOutcome
 from dvflow.project import Project, exclude_locally, find_project
-from dvflow.recorder import PipelineOutcome, Recorder, StageOutcome
-from dvflow.session import Session, Target, open_session, resolve_target
+from dvflow.recorderlink import RecorderLink
+from dvflow.session import Target, open_session, resolve_target
 from dvflow.stagerunner import Ending, StageRunner, is_recorded, run_dvc
 from dvflow.store import (
     DEFAULT_ARTIFACTS,
@@ -57,6 +58,8 @@ class ReproOptions:
     force: bool = False
     single_item: bool = False
     downstream: bool = False
+    recursive: bool = False
+    all_pipelines: bool = False
     pull: bool = False
     dry: bool = False
     keep_going: bool = False
@@ -105,14 +108,18 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the invocation like Ctrl-C: stage commands stopped, runs KILLED."""
+def _sigterm_as_interrupt(recorder: RecorderLink) -> Iterator[None]:
+    """SIGTERM ends the invocation like Ctrl-C: stage commands stopped, runs KILLED.
+
+    The recorder process is spared: it must still close the runs.
+    """
 
     def handler(signum: int, frame: Any) -> None:
         import psutil
 
         for child in psutil.Process().children(recursive=True):
-            child.terminate()
+            if child.pid != recorder.pid and child.ppid() != recorder.pid:
+                child.terminate()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -122,7 +129,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _prepare_store(project: Project, target: Target) -> Session | None:
+def _prepare_store(project: Project, target: Target) -> None:
     """Make sure stage scripts can write to the store without creating anything.
 
     A fresh SQLite store, or a missing experiment in one, is created now, before any
@@ -135,28 +142,41 @@ def _prepare_store(project: Project, target: Target) -> Session | None:
         local += [DEFAULT_DB, f"{DEFAULT_DB}.lock", f"{DEFAULT_ARTIFACTS}/"]
     exclude_locally(project, local)
     db = sqlite_path(target.tracking_uri)
-    if db is None:
-        return None
-    if is_ready(target.tracking_uri) and sqlite_experiment_exists(db, target.experiment):
-        return None
-    return open_session(target)
+    if db is not None and not (
+        is_ready(target.tracking_uri) and sqlite_experiment_exists(db, target.experiment)
+    ):
+        open_session(target)
 
 
 def _planned(repo: Repo, options: ReproOptions) -> list[Stage]:
     """The stages DVC plans to visit, in its order (for stages a failure left out)."""
     from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
 
-    stages = collect_stages(repo, list(options.targets) or ["dvc.yaml"])
-    if options.single_item:
+    stages = []
+    if not options.all_pipelines:
+        stages = collect_stages(
+            repo, list(options.targets) or ["dvc.yaml"], recursive=options.recursive
+        )
+    if options.single_item and not options.all_pipelines:
         return stages
-    return plan_repro(get_active_graph(repo.index.graph), stages, downstream=options.downstream)
+    return plan_repro(
+        get_active_graph(repo.index.graph),
+        stages,
+        downstream=options.downstream and not options.all_pipelines,
+    )
 
 
-def _top_level_results(repo: Repo, root: Path) -> Results:
-    """The top-level ``metrics:`` and ``plots:`` of every dvc.yaml (DVC's index)."""
+def _pipeline_results(repo: Repo, planned: list[Stage], root: Path) -> Results:
+    """What the parent run gets: the pipeline's metrics as ``dvc metrics show`` would
+    list them (every planned stage's metrics files, ran or skipped, and the top-level
+    ``metrics:``), and the top-level ``plots:`` of every dvc.yaml (DVC's index).
+
+    The parent's metrics make pipeline runs comparable side by side in MLflow's UI;
+    the stage runs keep the per-stage histories and images.
+    """
     from dvflow.results import collect_results
 
-    metric_files: list[Path] = []
+    metric_files = [Path(o.fs_path) for s in planned for o in s.outs if o.metric]
     plot_files: list[Path] = []
     index = repo.index
     for dvcfile, paths in getattr(index, "_metrics", {}).items():
@@ -201,7 +221,7 @@ class _Record:
     """What the parent run gets after the pipeline."""
 
     snapshot: Snapshot | None = None
-    top_level: Results | None = None
+    pipeline_results: Results | None = None
     lineage: dict[str, str] = field(default_factory=dict)
 
 
@@ -235,7 +255,7 @@ def _record_after(
             return _Record()
         return _Record(
             snapshot=take_snapshot(project, repo=repo, with_diff=True),
-            top_level=_top_level_results(repo, project.root),
+            pipeline_results=_pipeline_results(repo, planned, project.root),
             lineage=_lineage(repo, planned, runner.outcomes),
         )
 
@@ -257,24 +277,27 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
 
     project = find_project(start, require_dvc=True)
     target = resolve_target(project, experiment=options.experiment)
-    session = None if options.dry else _prepare_store(project, target)
+    if not options.dry:
+        _prepare_store(project, target)
     code = read_code_version(project.git_root)[0] if project.git_root else None
     invocation = uuid.uuid4().hex
     base_tags = code_tags(code)
     exp_name = DvcContext.from_environ().exp_name
     if exp_name:
         base_tags[tags.DVC_EXP_NAME] = exp_name
-    recorder = Recorder(project, target, invocation, code, base_tags, session)
+    recorder = RecorderLink(project, target, invocation, base_tags)
     stage_env = {
         env.MLFLOW_TRACKING_URI: target.tracking_uri,
         env.MLFLOW_EXPERIMENT_NAME: target.experiment,
         env.DVFLOW_INVOCATION: invocation,
     }
     try:
-        with _environment(stage_env), _sigterm_as_interrupt():
+        with _environment(stage_env), _sigterm_as_interrupt(recorder):
             with Repo(str(project.root)) as repo, StderrTail() as tail:
+                recorder.stderr_fd = tail.terminal_fd
                 runner = StageRunner(repo, recorder, tail, invocation, options.force)
                 ending = run_dvc(repo, options, runner)
+            recorder.stderr_fd = None  # the tee is gone: plain stderr from here on
             os.environ.pop(env.MLFLOW_RUN_CONTEXT, None)
             if options.dry:
                 return ReproResult(
@@ -298,7 +321,11 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
         raise
     status = _finish_status(ending.failed, ending.interrupted)
     outcome = recorder.finish(
-        status, record.snapshot, record.top_level, record.lineage, force_parent=options.record
+        status,
+        record.snapshot,
+        record.pipeline_results,
+        record.lineage,
+        force_parent=options.record,
     )
     result = _result(target, outcome, nothing_ran, ending.failed)
     if result.parent_run_id is None and code is not None:
@@ -333,8 +360,8 @@ def _explain(failure: BaseException | None) -> str:
     while cause.__cause__ is not None:
         cause = cause.__cause__
     if cause is not failure:
-        message += f": {str(cause).splitlines()[0]}"
-    return message
+        message += f": {str(cause).splitlines()[0].strip()}"
+    return message.rstrip(".")
 
 
 def _result(

@@ -1,27 +1,30 @@
-"""The tracking side of ``dvflow repro``: a thread that records stages while DVC runs.
+"""The recorder process of ``dvflow repro``: it writes the runs while DVC runs stages.
 
-DVC runs stages on the main thread; the recorder imports mlflow, opens the store and
-writes runs on its own thread, so that the pipeline never waits for MLflow (importing
-mlflow and opening a store costs seconds). Events arrive on a queue in DVC's execution
-order; ``finish`` waits for the queue to drain and closes every run it opened.
+DVC runs in dvflow's own process. MLflow is imported, the store opened and the runs
+written here, in a separate process (``python -m dvflow.recorder``), started when the
+first stage is about to run: it uses the machine's other core, and never holds the GIL
+that DVC's own work between stages needs. Events arrive as JSON lines on stdin (see
+``outcome.py``), in DVC's execution order; the answer is one JSON line on stdout.
 
 One parent run (``dvflow.kind=pipeline``) is created lazily, when the first stage
-actually runs, so an up-to-date pipeline leaves no run behind.
+actually runs, so an up-to-date pipeline leaves no run behind. If dvflow's process
+dies without saying how the pipeline ended, every run this process opened ends KILLED.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
+import json
+import os
+import signal
+import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvflow import tags
-from dvflow.dataversion import DataVersion
-from dvflow.gitstate import CodeVersion
-from dvflow.results import Results, collect_results
+from dvflow.environment import read_environment
+from dvflow.outcome import StageOutcome, results_from_dict
+from dvflow.results import Results
 from dvflow.session import Session, Target, open_session
 from dvflow.tracking import data_tags, log_data_inputs, log_tags_and_params
 
@@ -29,7 +32,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-    from dvflow.project import Project
     from dvflow.snapshot import Snapshot
 
 # Stage status -> the MLflow status its run ends with.
@@ -44,126 +46,52 @@ RUN_STATUS = {
 STDERR_ARTIFACT = "stderr-tail.txt"
 
 
-@dataclass
-class StageOutcome:
-    """What happened to one stage, as seen from DVC's side."""
-
-    address: str
-    status: str
-    started: float
-    ended: float
-    versions: list[DataVersion]
-    params: dict[str, Any]
-    metric_files: list[Path] = field(default_factory=list)
-    plot_files: list[Path] = field(default_factory=list)
-    exit_code: int | None = None
-    error: str | None = None
-    stderr_tail: str | None = None
-    run_id: str | None = None
-    results: Results | None = None
-
-
-@dataclass
-class PipelineOutcome:
-    """What the recorder made of an invocation."""
-
-    parent_run_id: str | None
-    stages: list[StageOutcome]
-    metrics: dict[str, float]
-    error: BaseException | None = None
-
-
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
 class Recorder:
-    """Records one ``dvflow repro`` invocation in MLflow from a background thread."""
+    """Records one ``dvflow repro`` invocation in MLflow."""
 
     def __init__(
         self,
-        project: Project,
-        target: Target,
+        root: Path,
+        session: Session,
         invocation: str,
-        code: CodeVersion | None,
         base_tags: dict[str, str],
-        session: Session | None = None,
+        started_at: float,
     ) -> None:
-        self.project = project
-        self.target = target
+        self.root = root
+        self.session = session
         self.invocation = invocation
-        self.code = code
         self.base_tags = base_tags
-        self.started_at = time.time()
-        self._session = session
-        self._events: queue.Queue[StageOutcome | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._pending: list[StageOutcome] = []
-        self._done: list[StageOutcome] = []
+        self.started_at = started_at
         self.parent_run_id: str | None = None
-        self.error: BaseException | None = None
-        self._stop_status = "FINISHED"
-
-    @property
-    def started(self) -> bool:
-        """Whether the background thread runs (it starts with the first stage that runs)."""
-        return self._thread is not None
-
-    def start(self) -> None:
-        """Start importing mlflow and opening the store, in the background."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="dvflow-recorder", daemon=True)
-            self._thread.start()
-
-    def record(self, outcome: StageOutcome) -> None:
-        """Queue a stage's outcome; returns at once."""
-        self._events.put(outcome)
-
-    # -- the background thread ------------------------------------------------------
-
-    def _work(self) -> None:
-        try:
-            if self._session is None:
-                self._session = open_session(self.target)
-        except BaseException as exc:
-            self.error = exc
-        while True:
-            outcome = self._events.get()
-            if outcome is None:
-                return
-            if self.error is not None:
-                self._done.append(outcome)
-                continue
-            try:
-                self._handle(outcome)
-            except BaseException as exc:
-                self.error = exc
-                self._done.append(outcome)
+        self.recorded: dict[str, str] = {}  # stage address -> run id
+        self._pending: list[StageOutcome] = []
 
     @property
     def client(self) -> MlflowClient:
-        assert self._session is not None
-        return self._session.client
+        return self.session.client
 
-    def _handle(self, outcome: StageOutcome) -> None:
+    def handle(self, outcome: StageOutcome) -> None:
+        """Record one stage; skipped stages wait until a stage really runs."""
+        self._pending.append(outcome)
         if self.parent_run_id is None and outcome.status == "skipped":
-            self._pending.append(outcome)
             return
         if self.parent_run_id is None:
             self._create_parent()
-        self._pending.append(outcome)
         self._flush_pending()
 
     def _flush_pending(self) -> None:
         for waiting in self._pending:
             self._record_stage(waiting)
-            self._done.append(waiting)
+            self.recorded[waiting.address] = waiting.run_id or ""
         self._pending.clear()
 
     def _create_parent(self) -> None:
-        assert self._session is not None
         run = self.client.create_run(
-            self._session.experiment_id,
+            self.session.experiment_id,
             start_time=_ms(self.started_at),
             tags={
                 **self.base_tags,
@@ -177,9 +105,8 @@ class Recorder:
     def _script_runs(self, address: str) -> list[Run]:
         """Runs that the stage's own code created (MLflow tagged them from
         MLFLOW_RUN_CONTEXT), oldest first."""
-        assert self._session is not None
         found = self.client.search_runs(
-            [self._session.experiment_id],
+            [self.session.experiment_id],
             filter_string=(
                 f"tags.`{tags.INVOCATION}` = '{self.invocation}' and "
                 f"tags.`{tags.DVC_STAGE}` = '{address}'"
@@ -189,7 +116,7 @@ class Recorder:
         return [run for run in found if run.info.run_id != self.parent_run_id]
 
     def _record_stage(self, outcome: StageOutcome) -> None:
-        assert self._session is not None and self.parent_run_id is not None
+        assert self.parent_run_id is not None
         client = self.client
         script_runs = self._script_runs(outcome.address) if outcome.status != "skipped" else []
         top = [r for r in script_runs if tags.PARENT_RUN_ID not in r.data.tags]
@@ -200,7 +127,7 @@ class Recorder:
                 client.set_tag(extra.info.run_id, tags.PARENT_RUN_ID, run.info.run_id)
         else:
             run = client.create_run(
-                self._session.experiment_id,
+                self.session.experiment_id,
                 start_time=_ms(outcome.started),
                 run_name=outcome.address,
             )
@@ -222,8 +149,10 @@ class Recorder:
             stage_tags[tags.STAGE_EXIT_CODE] = str(outcome.exit_code)
         log_tags_and_params(client, run_id, stage_tags, outcome.params)
         log_data_inputs(client, run_id, outcome.versions)
-        if outcome.status in ("ran", "restored", "failed"):
-            self._log_results(run_id, outcome, run)
+        if outcome.results is not None:
+            # What the script logged itself stays as it logged it.
+            skip = set(run.data.metrics)
+            self._log_results_to(run_id, outcome.results, skip, _ms(outcome.ended))
         if outcome.stderr_tail or outcome.error:
             text = (outcome.error or "") + "\n" + (outcome.stderr_tail or "")
             client.log_text(run_id, text.strip() + "\n", f"{tags.ARTIFACT_DIR}/{STDERR_ARTIFACT}")
@@ -232,25 +161,22 @@ class Recorder:
         if current.status != wanted:
             client.set_terminated(run_id, wanted, end_time=current.end_time or _ms(outcome.ended))
 
-    def _log_results(self, run_id: str, outcome: StageOutcome, run: Run) -> None:
+    def _log_results_to(self, run_id: str, results: Results, skip: set[str], stamp: int) -> None:
+        """Metrics, histories and images; a summary value whose history is logged (as
+        DVCLive writes both) is not logged a second time."""
         from mlflow.entities import Metric
 
-        results = collect_results(outcome.metric_files, outcome.plot_files, self.project.root)
-        outcome.results = results
-        already = run.data.metrics
-        stamp = _ms(outcome.ended)
         metrics = [
             Metric(key, value, stamp, 0)
             for key, value in results.metrics.items()
-            if key not in already
+            if key not in skip and key not in results.series
         ]
         for name, points in results.series.items():
-            if name in already:
-                continue
-            metrics += [Metric(name, value, stamp, step) for step, value in points]
+            if name not in skip:
+                metrics += [Metric(name, value, stamp, step) for step, value in points]
         self._log_metrics(run_id, metrics)
         for image in results.images:
-            rel = image.relative_to(self.project.root).parent.as_posix()
+            rel = image.relative_to(self.root).parent.as_posix()
             self.client.log_artifact(run_id, str(image), rel if rel != "." else None)
 
     def _log_metrics(self, run_id: str, metrics: list[Any]) -> None:
@@ -261,56 +187,26 @@ class Recorder:
                 run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH], synchronous=True
             )
 
-    # -- the end --------------------------------------------------------------------
-
     def finish(
         self,
         status: str,
         snapshot: Snapshot | None,
-        top_level: Results | None,
+        results: Results | None,
         lineage: dict[str, str],
-        force_parent: bool = False,
-    ) -> PipelineOutcome:
-        """Wait for every queued stage, then complete and close the parent run.
-
-        Args:
-            status: the MLflow status of the invocation (FINISHED, FAILED, KILLED).
-            snapshot: the pipeline-wide snapshot taken after the run.
-            top_level: the top-level ``metrics:`` and ``plots:`` of the dvc.yaml files.
-            lineage: artifact name -> text of the lineage picture.
-            force_parent: create the parent run even if no stage ran (``--record``).
-        """
-        if self._thread is None and force_parent:
-            self.start()
-        if self._thread is None:
-            return PipelineOutcome(None, list(self._pending), {})
-        self._events.put(None)
-        self._thread.join()
-        if self.error is None:
-            try:
-                if self.parent_run_id is None and force_parent:
-                    self._create_parent()
-                    self._flush_pending()
-                if self.parent_run_id is not None:
-                    self._complete_parent(status, snapshot, top_level, lineage)
-            except BaseException as exc:
-                self.error = exc
-        if self.error is not None:
-            self._close_open_runs(status)
-        stages = [*self._done, *self._pending]
-        metrics: dict[str, float] = {}
-        for outcome in stages:
-            if outcome.results is not None:
-                metrics.update(outcome.results.metrics)
-        if top_level is not None:
-            metrics.update(top_level.metrics)
-        return PipelineOutcome(self.parent_run_id, stages, metrics, self.error)
+        force_parent: bool,
+    ) -> None:
+        """Complete and close the parent run (created now with ``force_parent``)."""
+        if self.parent_run_id is None and force_parent:
+            self._create_parent()
+            self._flush_pending()
+        if self.parent_run_id is not None:
+            self._complete_parent(status, snapshot, results, lineage)
 
     def _complete_parent(
         self,
         status: str,
         snapshot: Snapshot | None,
-        top_level: Results | None,
+        results: Results | None,
         lineage: dict[str, str],
     ) -> None:
         from dvflow.tracking import record_snapshot
@@ -319,32 +215,88 @@ class Recorder:
         assert parent is not None
         if snapshot is not None:
             record_snapshot(self.client, parent, snapshot, tags.KIND_PIPELINE, extra_files=lineage)
-        if top_level is not None:
-            from mlflow.entities import Metric
-
-            stamp = _ms(time.time())
-            metrics = [Metric(k, v, stamp, 0) for k, v in top_level.metrics.items()]
-            for name, points in top_level.series.items():
-                metrics += [Metric(name, value, stamp, step) for step, value in points]
-            self._log_metrics(parent, metrics)
-            for image in top_level.images:
-                rel = image.relative_to(self.project.root).parent.as_posix()
-                self.client.log_artifact(parent, str(image), rel if rel != "." else None)
+        if results is not None:
+            self._log_results_to(parent, results, set(), _ms(time.time()))
         self.client.set_terminated(parent, status)
 
-    def _close_open_runs(self, status: str) -> None:
-        """After a tracking error: leave no run of this invocation RUNNING."""
-        if self._session is None or self.parent_run_id is None:
+    def close_open_runs(self, status: str) -> None:
+        """After an error, or when dvflow's process vanished: leave no run of this
+        invocation RUNNING."""
+        if self.parent_run_id is None:
             return
+        ending = "FAILED" if status == "FINISHED" else status
         try:
             for run in self.client.search_runs(
-                [self._session.experiment_id],
+                [self.session.experiment_id],
                 filter_string=f"tags.`{tags.INVOCATION}` = '{self.invocation}'",
             ):
                 if run.info.status == "RUNNING":
-                    self.client.set_terminated(
-                        run.info.run_id, "FAILED" if status == "FINISHED" else status
-                    )
-            self.client.set_terminated(self.parent_run_id, "FAILED")
+                    self.client.set_terminated(run.info.run_id, ending)
+            if self.client.get_run(self.parent_run_id).info.status == "RUNNING":
+                self.client.set_terminated(self.parent_run_id, ending)
         except Exception:
             pass
+
+
+def _serve(lines: Any, reply: Any) -> None:
+    """Read events until ``finish`` (or end of input), write one JSON answer."""
+    from dvflow.snapshot import snapshot_from_dict
+
+    init = json.loads(next(lines))
+    root = Path(init["root"])
+    target = Target(
+        init["tracking_uri"],
+        init["experiment"],
+        Path(init["artifacts"]) if init["artifacts"] else None,
+    )
+    recorder: Recorder | None = None
+    error: str | None = None
+    status = "KILLED"  # if dvflow's process vanishes without a word
+    try:
+        session = open_session(target)
+        recorder = Recorder(
+            root, session, init["invocation"], init["base_tags"], init["started_at"]
+        )
+        environment = read_environment(root)
+        for line in lines:
+            event = json.loads(line)
+            if event["type"] == "stage":
+                recorder.handle(StageOutcome.from_dict(event["outcome"]))
+                continue
+            status = event["status"]
+            snapshot = (
+                snapshot_from_dict(event["snapshot"], environment) if event["snapshot"] else None
+            )
+            results = results_from_dict(event["results"]) if event["results"] else None
+            recorder.finish(status, snapshot, results, event["lineage"], event["force_parent"])
+            break
+        else:
+            recorder.finish("KILLED", None, None, {}, False)
+            recorder.close_open_runs("KILLED")
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if recorder is not None:
+            recorder.close_open_runs(status)
+    answer = {
+        "parent_run_id": recorder.parent_run_id if recorder else None,
+        "runs": recorder.recorded if recorder else {},
+        "error": error,
+    }
+    reply.write(json.dumps(answer) + "\n")
+    reply.flush()
+
+
+def main() -> None:
+    """``python -m dvflow.recorder``: serve one invocation on stdin/stdout."""
+    # Ctrl-C reaches the whole process group; dvflow's process decides how runs end.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _serve(iter(sys.stdin.readline, ""), sys.stdout)
+    # The answer is written and every run closed: skip the second that tearing down
+    # mlflow's modules costs, which dvflow's process would otherwise wait for.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

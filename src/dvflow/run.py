@@ -13,6 +13,7 @@ The same call does the right thing wherever the script runs:
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -96,7 +97,7 @@ def start_run(
     active = mlflow.start_run(
         run_id=attach_to or None,
         experiment_id=None if attach_to else session.experiment_id,
-        run_name=None if attach_to else (run_name or stage),
+        run_name=None if attach_to else (run_name or stage or _script_name()),
         tags=run_tags or None,
         description=description,
     )
@@ -114,6 +115,24 @@ def start_run(
         mlflow.end_run("FAILED")
         raise
     return _kill_aware(active)
+
+
+def _script_name() -> str | None:
+    """The running script's file name, to name a run started outside DVC."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return Path(path).name if path else None
+
+
+def _ensure_run() -> str:
+    """The active run's id; outside ``with dvflow.start_run():`` one is started (and
+    recorded) here, as MLflow's own logging functions do, and MLflow ends it at exit."""
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is None:
+        active = start_run()
+    return str(active.info.run_id)
 
 
 def params(stage: str | None = None) -> dict[str, Any]:
@@ -163,6 +182,7 @@ def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
             )
             continue
         numbers[key] = float(value)
+    _ensure_run()
     mlflow.log_metrics(numbers, step=step)
 
 
@@ -177,12 +197,8 @@ def log_params(values: Mapping[str, Any]) -> None:
 
     from dvflow.tracking import log_tags_and_params
 
-    run = mlflow.active_run()
-    if run is None:
-        raise DvflowError(
-            "no active run: call dvflow.log_params inside 'with dvflow.start_run():'."
-        )
-    log_tags_and_params(mlflow.MlflowClient(), run.info.run_id, {}, flatten(values))
+    run_id = _ensure_run()
+    log_tags_and_params(mlflow.MlflowClient(), run_id, {}, flatten(values))
 
 
 def log_artifact(path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
@@ -193,6 +209,7 @@ def log_artifact(path: str | os.PathLike[str], artifact_path: str | None = None)
     """
     import mlflow
 
+    _ensure_run()
     if Path(path).is_dir():
         mlflow.log_artifacts(str(path), artifact_path)
     else:

@@ -78,6 +78,25 @@ class Snapshot:
         }
 
 
+def snapshot_from_dict(data: dict[str, Any], environment: Environment | None = None) -> Snapshot:
+    """The inverse of ``Snapshot.to_dict`` (plus the diff, kept under ``git_diff``).
+
+    ``environment`` replaces the recorded one when given (the recorder process reads
+    its own, which is the same interpreter's).
+    """
+    return Snapshot(
+        root=Path(data["root"]),
+        code=CodeVersion(**data["code"]) if data["code"] else None,
+        data=[DataVersion(**v) for v in data["data"]],
+        params=dict(data["params"]),
+        environment=environment or Environment(**data["environment"]),
+        dvc=DvcContext(**data["dvc"]),
+        stage=data["stage"],
+        files=list(data["files"]),
+        git_diff=data.get("git_diff"),
+    )
+
+
 def _pipeline_files(repo: Repo, stages: list[Stage]) -> list[Path]:
     found: set[Path] = set()
     for stage in stages:

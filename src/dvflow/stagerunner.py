@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from dvflow import env, tags
 from dvflow.capture import StderrTail
 from dvflow.errors import ProjectInputError
-from dvflow.recorder import Recorder, StageOutcome
+from dvflow.outcome import StageOutcome
+from dvflow.recorderlink import RecorderLink
+from dvflow.results import collect_results
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -61,7 +63,7 @@ class StageRunner:
     what happened to the recorder."""
 
     def __init__(
-        self, repo: Repo, recorder: Recorder, tail: StderrTail, invocation: str, force: bool
+        self, repo: Repo, recorder: RecorderLink, tail: StderrTail, invocation: str, force: bool
     ) -> None:
         self.repo = repo
         self.recorder = recorder
@@ -109,7 +111,10 @@ class StageRunner:
             raise
         finally:
             if is_recorded(stage):
-                metrics, plots = _stage_files(stage)
+                results = None
+                if status in ("ran", "restored", "failed"):
+                    metrics, plots = _stage_files(stage)
+                    results = collect_results(metrics, plots, Path(self.repo.root_dir))
                 outcome = StageOutcome(
                     address=stage.addressing,
                     status=status,
@@ -117,8 +122,7 @@ class StageRunner:
                     ended=time.time(),
                     versions=stage_versions(self.repo, stage),
                     params=stage_params(stage),
-                    metric_files=metrics,
-                    plot_files=plots,
+                    results=results,
                     exit_code=exit_code if status != "ran" else 0,
                     error=error,
                     stderr_tail=self.tail.tail() if status in ("failed", "killed") else None,
@@ -150,6 +154,8 @@ def run_dvc(repo: Repo, options: ReproOptions, runner: StageRunner) -> Ending:
             force=options.force,
             single_item=options.single_item,
             downstream=options.downstream,
+            recursive=options.recursive,
+            all_pipelines=options.all_pipelines,
             pull=options.pull,
             dry=options.dry,
             on_error="keep-going" if options.keep_going else "fail",

@@ -100,6 +100,8 @@ def test_parent_and_stage_runs(project: TmpDir, client: Any) -> None:
     assert svg.startswith("<svg") and "prepare [ran]" in svg and "train [ran]" in svg
     assert parent.data.tags[tags.FINGERPRINT]
     assert parent.data.params == {"prepare.rows": "2", "train.lr": "0.1"}
+    # The parent shows the pipeline's metrics, as `dvc metrics show` lists them.
+    assert parent.data.metrics == {"acc": pytest.approx(0.3), "report.f1": 0.5}
 
 
 def test_unchanged_stages_are_recorded_as_skipped(project: TmpDir, client: Any) -> None:

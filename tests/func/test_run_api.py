@@ -84,6 +84,24 @@ def test_stage_under_dvc_repro(project: TmpDir, client: Any) -> None:
     assert {"dvflow/dvc.yaml", "dvflow/params.yaml", "dvflow/environment.json"} <= artifacts
 
 
+def test_logging_without_start_run_starts_a_recorded_run(project: TmpDir, client: Any) -> None:
+    project.gen(
+        {
+            "quick.py": "import dvflow\n"
+            "dvflow.log_params({'model': {'kind': 'tree'}})\n"
+            "dvflow.log_metrics({'acc': 0.5})\n"
+        }
+    )
+    run([sys.executable, "quick.py"], project.path)
+    (only,) = all_runs(client)
+    assert only.info.run_name == "quick.py"
+    assert only.info.status == "FINISHED"
+    assert only.data.tags[tags.KIND] == tags.KIND_SCRIPT
+    assert only.data.params["model.kind"] == "tree"
+    assert only.data.params["train.lr"] == "0.25"
+    assert only.data.metrics == {"acc": 0.5}
+
+
 def test_failure_ends_the_run_failed(project: TmpDir, client: Any) -> None:
     result = run([sys.executable, "train.py", "fail"], project.path, check=False)
     assert result.returncode != 0

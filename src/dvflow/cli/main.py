@@ -14,10 +14,20 @@ from dvflow.errors import DvflowError
 
 _LAZY_COMMANDS = {
     # name: (module, attribute, one-line help)
+    "init": (
+        "dvflow.cli.init",
+        "init_command",
+        "Create a new dvflow project, or adopt an existing one with --here.",
+    ),
     "repro": (
         "dvflow.cli.repro",
         "repro_command",
         "Run the DVC pipeline and record every stage in MLflow.",
+    ),
+    "ui": (
+        "dvflow.cli.ui",
+        "ui_command",
+        "Start MLflow's UI on the project's tracking store (on 127.0.0.1).",
     ),
     "snapshot": (
         "dvflow.cli.snapshot",

@@ -17,6 +17,15 @@ from dvflow.cli.output import emit_json, json_option
 @click.option("-f", "--force", is_flag=True, help="Reproduce even if nothing changed.")
 @click.option("-s", "--single-item", is_flag=True, help="Only the targets, not their upstream.")
 @click.option("--downstream", is_flag=True, help="The targets and the stages after them.")
+@click.option(
+    "-R", "--recursive", is_flag=True, help="Targets are folders: every pipeline inside them."
+)
+@click.option(
+    "-P",
+    "--all-pipelines",
+    is_flag=True,
+    help="Every pipeline of the project, dvc.yaml files in sub-folders included.",
+)
 @click.option("--pull", is_flag=True, help="Pull missing dependencies from the DVC remote.")
 @click.option("--dry", is_flag=True, help="Only print the commands that would run.")
 @click.option(
@@ -35,6 +44,8 @@ def repro_command(
     force: bool,
     single_item: bool,
     downstream: bool,
+    recursive: bool,
+    all_pipelines: bool,
     pull: bool,
     dry: bool,
     keep_going: bool,
@@ -51,6 +62,8 @@ def repro_command(
         force=force,
         single_item=single_item,
         downstream=downstream,
+        recursive=recursive,
+        all_pipelines=all_pipelines,
         pull=pull,
         dry=dry,
         keep_going=keep_going,

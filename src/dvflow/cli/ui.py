@@ -1,0 +1,32 @@
+"""``dvflow ui``: open MLflow's UI on the project's runs."""
+
+from __future__ import annotations
+
+import click
+
+from dvflow.cli.output import emit_json, json_option
+
+
+@click.command("ui")
+@click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1.")
+@json_option
+def ui_command(port: int, as_json: bool) -> None:
+    """Start MLflow's UI on the project's tracking store (on 127.0.0.1)."""
+    from dvflow.errors import DvflowError
+    from dvflow.ui import plan_ui, serve
+
+    plan = plan_ui(port)
+    if as_json:
+        emit_json({"tracking_uri": plan.tracking_uri, "url": plan.url, "command": plan.command})
+        return
+    if plan.command is None:
+        click.echo(f"dvflow: runs are on the tracking server; open {plan.url}")
+        return
+    click.echo(f"dvflow: MLflow UI for {plan.tracking_uri}")
+    click.echo(f"dvflow: open {plan.url} (Ctrl-C to stop)")
+    code = serve(plan)
+    if code not in (0, 130, -2):
+        raise DvflowError(
+            f"MLflow's UI exited with code {code}; is port {port} in use? "
+            "Try 'dvflow ui --port 5001'."
+        )

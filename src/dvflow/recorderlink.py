@@ -1,0 +1,161 @@
+"""dvflow's side of the recorder process: start it, send it events, collect its answer.
+
+Starting the process is cheap; it imports mlflow and opens the store on its own core
+while DVC goes on. Sending an event never waits for MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import IO, TYPE_CHECKING, Any
+
+from dvflow.errors import TrackingStoreError
+from dvflow.outcome import PipelineOutcome, StageOutcome, results_to_dict
+from dvflow.session import Target
+
+if TYPE_CHECKING:
+    from dvflow.project import Project
+    from dvflow.results import Results
+    from dvflow.snapshot import Snapshot
+
+
+class RecorderLink:
+    """Talks to one ``python -m dvflow.recorder`` process for one invocation."""
+
+    def __init__(
+        self, project: Project, target: Target, invocation: str, base_tags: dict[str, str]
+    ) -> None:
+        self.project = project
+        self.target = target
+        self.invocation = invocation
+        self.base_tags = base_tags
+        self.started_at = time.time()
+        self.process: subprocess.Popen[str] | None = None
+        self.outcomes: list[StageOutcome] = []
+        # Where the recorder's own messages go (default: this process's stderr).
+        self.stderr_fd: int | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether the recorder process runs (it starts with the first stage that runs)."""
+        return self.process is not None
+
+    @property
+    def pid(self) -> int | None:
+        """The recorder process's id, so that SIGTERM handling spares it."""
+        return self.process.pid if self.process else None
+
+    def start(self) -> None:
+        """Start the recorder process; it loads mlflow in the background."""
+        if self.process is not None:
+            return
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dvflow.recorder"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr_fd,
+            text=True,
+            cwd=self.project.root,
+        )
+        self._send(
+            {
+                "root": str(self.project.root),
+                "tracking_uri": self.target.tracking_uri,
+                "experiment": self.target.experiment,
+                "artifacts": str(self.target.artifacts) if self.target.artifacts else None,
+                "invocation": self.invocation,
+                "base_tags": self.base_tags,
+                "started_at": self.started_at,
+            }
+        )
+        for earlier in self.outcomes:
+            self._send({"type": "stage", "outcome": earlier.to_dict()})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.process is not None
+        stdin: IO[str] | None = self.process.stdin
+        try:
+            if stdin is not None:
+                stdin.write(json.dumps(message) + "\n")
+                stdin.flush()
+        except BrokenPipeError:
+            pass  # the recorder died; finish() reports it
+
+    def record(self, outcome: StageOutcome) -> None:
+        """Hand a stage's outcome to the recorder; returns at once."""
+        self.outcomes.append(outcome)
+        if self.process is not None:
+            self._send({"type": "stage", "outcome": outcome.to_dict()})
+        elif outcome.status != "skipped":
+            self.start()
+
+    def finish(
+        self,
+        status: str,
+        snapshot: Snapshot | None,
+        results: Results | None,
+        lineage: dict[str, str],
+        force_parent: bool = False,
+    ) -> PipelineOutcome:
+        """Tell the recorder how the pipeline ended and wait for its answer.
+
+        Args:
+            status: the MLflow status of the invocation (FINISHED, FAILED, KILLED).
+            snapshot: the pipeline-wide snapshot taken after the run.
+            results: the pipeline's metrics and top-level plots, for the parent run.
+            lineage: artifact name -> text of the lineage picture.
+            force_parent: record a parent run even if no stage ran (``--record``).
+        """
+        if self.process is None and force_parent:
+            self.start()
+        metrics = _metrics(self.outcomes, results)
+        if self.process is None:
+            return PipelineOutcome(None, self.outcomes, metrics)
+        snapshot_data = None
+        if snapshot is not None:
+            snapshot_data = {**snapshot.to_dict(), "git_diff": snapshot.git_diff}
+        self._send(
+            {
+                "type": "finish",
+                "status": status,
+                "snapshot": snapshot_data,
+                "results": results_to_dict(results) if results else None,
+                "lineage": lineage,
+                "force_parent": force_parent,
+            }
+        )
+        answer = self._answer()
+        runs = answer.get("runs", {})
+        for outcome in self.outcomes:
+            outcome.run_id = runs.get(outcome.address) or None
+        return PipelineOutcome(
+            answer.get("parent_run_id"), self.outcomes, metrics, answer.get("error")
+        )
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.process is not None and self.process.stdout is not None
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        line = self.process.stdout.readline()
+        self.process.stdout.close()
+        if not line:
+            code = self.process.wait()
+            raise TrackingStoreError(
+                self.target.tracking_uri, f"the recorder process exited with code {code}"
+            )
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+
+def _metrics(outcomes: list[StageOutcome], results: Results | None) -> dict[str, float]:
+    """The headline metrics: every stage's, then the pipeline's."""
+    metrics: dict[str, float] = {}
+    for outcome in outcomes:
+        if outcome.results is not None:
+            metrics.update(outcome.results.metrics)
+    if results is not None:
+        metrics.update(results.metrics)
+    return metrics

@@ -1,0 +1,1 @@
+"""The project's pipeline stages: one script per stage of dvc.yaml."""
