@@ -41,6 +41,12 @@ class Environment:
     variables: dict[str, str] = field(default_factory=dict)
     requirements: str | None = None
 
+    @classmethod
+    def unread(cls) -> Environment:
+        """An environment not read yet: the process that records the snapshot reads its
+        own (the same interpreter), so the one that runs DVC does not pay for it."""
+        return cls(python="", implementation="", platform="", executable="")
+
     def version_of(self, name: str) -> str | None:
         """The installed version of distribution ``name``, if any."""
         return self.packages.get(name.lower())

@@ -254,7 +254,8 @@ def _record_after(
         if not want_record:
             return _Record()
         return _Record(
-            snapshot=take_snapshot(project, repo=repo, with_diff=True),
+            # The recorder process reads the environment itself.
+            snapshot=take_snapshot(project, repo=repo, with_diff=True, with_environment=False),
             pipeline_results=_pipeline_results(repo, planned, project.root),
             lineage=_lineage(repo, planned, runner.outcomes),
         )
@@ -270,8 +271,6 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
         PipelineFailedError: a stage failed (after every run was closed).
         InterruptedRunError: Ctrl-C or SIGTERM (after every open run ended KILLED).
     """
-    from dvc.repo import Repo
-
     from dvflow.gitstate import read_code_version
     from dvflow.snapshot import DvcContext
 
@@ -286,6 +285,12 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
     if exp_name:
         base_tags[tags.DVC_EXP_NAME] = exp_name
     recorder = RecorderLink(project, target, invocation, base_tags)
+    if options.force or options.record:
+        # Something will be recorded: let mlflow load while DVC loads and reads the
+        # pipeline (importing DVC comes after this on purpose).
+        recorder.start()
+    from dvc.repo import Repo
+
     stage_env = {
         env.MLFLOW_TRACKING_URI: target.tracking_uri,
         env.MLFLOW_EXPERIMENT_NAME: target.experiment,

@@ -260,6 +260,8 @@ def _serve(lines: Any, reply: Any) -> None:
         environment = read_environment(root)
         for line in lines:
             event = json.loads(line)
+            if event["type"] == "abort":
+                return  # nothing ran: nothing to record, nobody waits for an answer
             if event["type"] == "stage":
                 recorder.handle(StageOutcome.from_dict(event["outcome"]))
                 continue

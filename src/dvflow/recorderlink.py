@@ -40,7 +40,7 @@ class RecorderLink:
 
     @property
     def started(self) -> bool:
-        """Whether the recorder process runs (it starts with the first stage that runs)."""
+        """Whether the recorder process runs."""
         return self.process is not None
 
     @property
@@ -109,11 +109,11 @@ class RecorderLink:
             lineage: artifact name -> text of the lineage picture.
             force_parent: record a parent run even if no stage ran (``--record``).
         """
-        if self.process is None and force_parent:
-            self.start()
         metrics = _metrics(self.outcomes, results)
-        if self.process is None:
+        if not force_parent and all(o.status == "skipped" for o in self.outcomes):
+            self.abort()  # nothing ran: no run to record
             return PipelineOutcome(None, self.outcomes, metrics)
+        self.start()
         snapshot_data = None
         if snapshot is not None:
             snapshot_data = {**snapshot.to_dict(), "git_diff": snapshot.git_diff}
@@ -134,6 +134,16 @@ class RecorderLink:
         return PipelineOutcome(
             answer.get("parent_run_id"), self.outcomes, metrics, answer.get("error")
         )
+
+    def abort(self) -> None:
+        """Let the recorder go without recording anything; do not wait for it."""
+        if self.process is None:
+            return
+        self._send({"type": "abort"})
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def _answer(self) -> dict[str, Any]:
         assert self.process is not None and self.process.stdout is not None

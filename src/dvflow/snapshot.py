@@ -125,6 +125,7 @@ def take_snapshot(
     repo: Repo | None = None,
     with_outputs: bool = True,
     with_diff: bool = False,
+    with_environment: bool = True,
 ) -> Snapshot:
     """Read the snapshot of ``project`` now.
 
@@ -137,6 +138,7 @@ def take_snapshot(
             are stale until DVC writes ``dvc.lock`` after it, and its dependencies are
             read from what produced them.
         with_diff: keep the git patch of a dirty tree, for an artifact.
+        with_environment: read the environment (else ``Environment.unread()``).
     """
     code, diff = (None, None)
     if project.git_root is not None:
@@ -171,7 +173,7 @@ def take_snapshot(
         code=code,
         data=data,
         params=params,
-        environment=read_environment(project.root),
+        environment=read_environment(project.root) if with_environment else Environment.unread(),
         dvc=DvcContext.from_environ(),
         stage=stage,
         files=files,

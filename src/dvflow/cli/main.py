@@ -14,6 +14,11 @@ from dvflow.errors import DvflowError
 
 _LAZY_COMMANDS = {
     # name: (module, attribute, one-line help)
+    "demo": (
+        "dvflow.cli.demo",
+        "demo_command",
+        "Create an example project, run it twice with a changed parameter, compare the runs.",
+    ),
     "init": (
         "dvflow.cli.init",
         "init_command",

@@ -72,7 +72,7 @@ def repro_command(
     )
     if as_json:
         # DVC and the stage commands print on stdout: keep it for the JSON alone.
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             result = reproduce(options)
     else:
         result = reproduce(options)
@@ -106,7 +106,7 @@ def repro_command(
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
+def stdout_to_stderr() -> Iterator[None]:
     sys.stdout.flush()
     saved = os.dup(1)
     os.dup2(2, 1)

@@ -1,0 +1,39 @@
+"""``dvflow demo``: an example project, run twice, the two runs compared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dvflow.cli.output import emit_json, json_option
+
+
+@click.command("demo")
+@click.argument("directory", default="demo", type=click.Path(path_type=Path))
+@json_option
+def demo_command(directory: Path, as_json: bool) -> None:
+    """Create an example project in DIRECTORY (default ./demo), run its pipeline, change a
+    parameter, run it again, and compare the two runs."""
+    from dvflow.compare import format_table
+    from dvflow.demo import run_demo
+
+    def say(line: str) -> None:
+        click.echo(f"dvflow: {line}", err=True)
+
+    if as_json:
+        from dvflow.cli.repro import stdout_to_stderr
+
+        with stdout_to_stderr():
+            result = run_demo(directory, progress=say)
+        emit_json(result.to_dict())
+        return
+    result = run_demo(directory, progress=say)
+    click.echo("")
+    click.echo(f"The two runs of {result.path}, side by side (* marks what changed):")
+    click.echo("")
+    click.echo(format_table(result.comparison))
+    click.echo("Open them in MLflow's UI:")
+    click.echo(f"  cd {directory} && dvflow ui      # then http://127.0.0.1:5000")
+    click.echo("Or look at what DVC knows:")
+    click.echo(f"  cd {directory} && dvc metrics diff HEAD~1 && dvc params diff HEAD~1")
