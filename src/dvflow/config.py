@@ -38,11 +38,11 @@ def config_path(root: Path) -> Path:
 
 def read_config_file(root: Path) -> dict[str, Any]:
     """Read ``.dvflow/config.yaml``; an absent file is an empty config."""
-    import yaml
-
     path = config_path(root)
     if not path.is_file():
         return {}
+    import yaml
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

@@ -38,8 +38,15 @@ class CodeVersion:
 
 
 def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> str | None:
+    # A diff can hold any bytes (a binary file git takes for text, a legacy encoding).
     out = subprocess.run(
-        ["git", *args], cwd=root, capture_output=True, text=True, env=env, check=False
+        ["git", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env=env,
+        check=False,
     )
     return out.stdout.strip() if out.returncode == 0 else None
 

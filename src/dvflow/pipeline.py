@@ -230,7 +230,6 @@ def _record_after(
     options: ReproOptions,
     runner: StageRunner,
     ending: Ending,
-    want_record: bool,
 ) -> _Record:
     """Mark stages a failure left out, and read what the parent run gets."""
     from dvc.exceptions import DvcException
@@ -251,8 +250,6 @@ def _record_after(
                     outcome = StageOutcome(stage.addressing, "not-run", now, now, [], {})
                     runner.outcomes[stage.addressing] = outcome
                     runner.recorder.record(outcome)
-        if not want_record:
-            return _Record()
         return _Record(
             # The recorder process reads the environment itself.
             snapshot=take_snapshot(project, repo=repo, with_diff=True, with_environment=False),
@@ -316,9 +313,9 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
             nothing_ran = not (ending.failed or ending.interrupted) and all(
                 o.status == "skipped" for o in runner.outcomes.values()
             )
-            record = _record_after(
-                project, options, runner, ending, want_record=not nothing_ran or options.record
-            )
+            record = _Record()  # nothing ran: nothing for a parent run to show
+            if not nothing_ran or options.record:
+                record = _record_after(project, options, runner, ending)
     except BaseException as exc:
         # Whatever broke, no run of this invocation is left RUNNING.
         killed = isinstance(exc, KeyboardInterrupt)

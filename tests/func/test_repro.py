@@ -226,3 +226,37 @@ def test_unreachable_store_runs_nothing(project: TmpDir, monkeypatch: pytest.Mon
     assert result.returncode == 4
     assert "127.0.0.1:9" in result.stderr and "Traceback" not in result.stderr
     assert not (project.path / "prepared.csv").exists()
+
+
+DVFLOW_SCRIPT = """\
+import os
+from pathlib import Path
+import dvflow
+
+with dvflow.start_run():
+    lr = dvflow.params()["train"]["lr"]
+    dvflow.log_metrics({"from_script": lr})
+Path("plots").mkdir(exist_ok=True)
+Path("plots/cm.png").write_bytes(b"\\x89PNG\\r\\n\\x1a\\n")
+"""
+
+
+def test_in_script_api_joins_the_stage_run(dvc: TmpDir, tracking_uri: str, client: Any) -> None:
+    dvc.gen(
+        {
+            "train.py": DVFLOW_SCRIPT,
+            "params.yaml": "train:\n  lr: 0.5\n",
+            "dvc.yaml": "stages:\n  train:\n    cmd: python train.py\n    deps: [train.py]\n"
+            "    params: [train.lr]\n    plots:\n      - plots/cm.png:\n          cache: false\n",
+        }
+    )
+    dvc.commit("pipeline")
+    dvflow(dvc, "repro")
+    runs = all_runs(client)
+    assert len(runs) == 2, [r.info.run_name for r in runs]
+    (parent,), stages = _by_kind(client)
+    train = stages["train"]
+    assert train.data.tags[tags.PARENT_RUN_ID] == parent.info.run_id
+    assert train.data.metrics == {"from_script": 0.5}
+    assert train.data.params == {"train.lr": "0.5"}
+    assert [a.path for a in client.list_artifacts(train.info.run_id, "plots")] == ["plots/cm.png"]
