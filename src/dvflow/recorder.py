@@ -74,6 +74,16 @@ class Recorder:
     def client(self) -> MlflowClient:
         return self.session.client
 
+    def warm_up(self) -> None:
+        """Run the store's queries once before the first stage is reported.
+
+        SQLAlchemy compiles each kind of query the first time it runs (a fifth of a
+        second for the first run created here); doing it while DVC is still busy keeps
+        it off the end of the pipeline.
+        """
+        self.client.get_experiment(self.session.experiment_id)
+        self._script_runs("")
+
     def handle(self, outcome: StageOutcome) -> None:
         """Record one stage; skipped stages wait until a stage really runs."""
         self._pending.append(outcome)
@@ -257,6 +267,7 @@ def _serve(lines: Any, reply: Any) -> None:
         recorder = Recorder(
             root, session, init["invocation"], init["base_tags"], init["started_at"]
         )
+        recorder.warm_up()
         environment = read_environment(root)
         for line in lines:
             event = json.loads(line)
