@@ -57,6 +57,12 @@ def read_config_file(root: Path) -> dict[str, Any]:
             f"{path} has unknown setting(s) {', '.join(unknown)}; "
             f"known settings are {', '.join(KNOWN_KEYS)}."
         )
+    for key, value in data.items():
+        if not isinstance(value, str) or not value:
+            raise ConfigError(
+                f"{path}: '{key}' must be a non-empty string, not {value!r}; "
+                f'quote it, e.g. {key}: "{value}".'
+            )
     return data
 
 

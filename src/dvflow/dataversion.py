@@ -63,7 +63,8 @@ def _relpath(repo: Repo, item: Output) -> str:
     fs_path = getattr(item, "fs_path", None)
     if item.is_in_repo and fs_path:
         return Path(os.path.relpath(fs_path, repo.root_dir)).as_posix()
-    return str(item.def_path)
+    # An imported URL may carry credentials.
+    return strip_credentials(str(item.def_path))
 
 
 def _version(repo: Repo, stage: Stage, item: Output, role: str) -> DataVersion:

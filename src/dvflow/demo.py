@@ -7,17 +7,17 @@ pipeline runs side by side. Everything goes to the project's embedded SQLite sto
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dvflow.compare import Comparison
+from dvflow.errors import DvflowError
 from dvflow.pipeline import ReproOptions, ReproResult, reproduce
-from dvflow.scaffold import create_project
+from dvflow.project import find_project, working_directory
+from dvflow.scaffold import commit_everything, create_project
+from dvflow.session import resolve_target
 
 # The parameter the demo changes between its two runs, and its new value.
 CHANGED_SECTION, CHANGED_KEY, NEW_VALUE = "train", "max_depth", 2
@@ -40,32 +40,6 @@ class DemoResult:
             "tracking_uri": self.second.tracking_uri,
             "comparison": self.comparison.to_dict(),
         }
-
-
-@contextlib.contextmanager
-def _inside(folder: Path) -> Iterator[None]:
-    # DVC resolves its default target (dvc.yaml) against the current folder.
-    previous = Path.cwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
-def _commit(root: Path, message: str) -> None:
-    """Commit the demo's own project, with a fallback identity for that commit only."""
-    identity: list[str] = []
-    for key, fallback in (("user.name", "dvflow demo"), ("user.email", "demo@localhost")):
-        found = subprocess.run(
-            ["git", "config", key], cwd=root, capture_output=True, text=True, check=False
-        )
-        if not found.stdout.strip():
-            identity += ["-c", f"{key}={fallback}"]
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True, capture_output=True)
-    subprocess.run(
-        ["git", *identity, "commit", "-q", "-m", message], cwd=root, check=True, capture_output=True
-    )
 
 
 def _change_param(root: Path) -> str:
@@ -91,16 +65,21 @@ def run_demo(path: Path, progress: Callable[[str], None] | None = None) -> DemoR
     say = progress or (lambda _line: None)
     report = create_project(path, progress=say)
     root = report.path
-    with _inside(root):
+    # DVC resolves its default target (dvc.yaml) against the current folder.
+    with working_directory(root):
         say("dvflow repro (first run)")
         first = reproduce(ReproOptions())
-        _commit(root, "Run the pipeline (dvflow demo)")
+        commit_everything(root, "Run the pipeline (dvflow demo)")
         change = _change_param(root)
         say(f"changing {change}; dvflow repro (second run)")
         second = reproduce(ReproOptions())
-        _commit(root, f"Change {change} (dvflow demo)")
-    assert first.parent_run_id and second.parent_run_id
-    client = MlflowClient(second.tracking_uri)
+        commit_everything(root, f"Change {change} (dvflow demo)")
+    if not (first.parent_run_id and second.parent_run_id):
+        raise DvflowError(
+            f"the demo's runs were not recorded ({second.tracking_error or first.tracking_error});"
+            " check the tracking store and run 'dvflow demo' again in a new folder."
+        )
+    client = MlflowClient(resolve_target(find_project(root)).tracking_uri)
     comparison = compare_runs(client, [first.parent_run_id, second.parent_run_id])
     comparison.names = ["first run", "second run"]
     return DemoResult(root, first, second, comparison)

@@ -13,6 +13,7 @@ MLFLOW_EXPERIMENT_ID = "MLFLOW_EXPERIMENT_ID"
 MLFLOW_RUN_ID = "MLFLOW_RUN_ID"
 # JSON of tags that MLflow adds to every run a process creates with start_run().
 MLFLOW_RUN_CONTEXT = "MLFLOW_RUN_CONTEXT"
+MLFLOW_TRACKING_INSECURE_TLS = "MLFLOW_TRACKING_INSECURE_TLS"
 
 # DVC's own variables: set by DVC for every stage command it runs.
 DVC_ROOT = "DVC_ROOT"
@@ -25,7 +26,5 @@ DVC_CONTEXT_VARIABLES = (DVC_ROOT, DVC_STAGE, DVC_EXP_NAME, DVC_EXP_BASELINE_REV
 
 # dvflow's own variables.
 DVFLOW_EXPERIMENT = "DVFLOW_EXPERIMENT"
-# The parent (pipeline) run of a `dvflow repro` invocation, given to stage commands.
-DVFLOW_PARENT_RUN_ID = "DVFLOW_PARENT_RUN_ID"
 # A token naming one `dvflow repro` invocation, so its stage runs can be found again.
 DVFLOW_INVOCATION = "DVFLOW_INVOCATION"

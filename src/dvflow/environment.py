@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dvflow.redact import safe_variables
+from dvflow.redact import redact_text, safe_variables
 
 RECORDED_PREFIXES = (
     "DVC_",
@@ -72,7 +72,10 @@ def read_environment(root: Path | None = None) -> Environment:
     """Read the current interpreter's environment; ``requirements.txt`` from ``root``."""
     requirements = None
     if root is not None and (root / REQUIREMENTS_FILE).is_file():
-        requirements = (root / REQUIREMENTS_FILE).read_text(encoding="utf-8", errors="replace")
+        # An index URL or a VCS requirement may carry a token.
+        requirements = redact_text(
+            (root / REQUIREMENTS_FILE).read_text(encoding="utf-8", errors="replace")
+        )
     return Environment(
         python=platform.python_version(),
         implementation=platform.python_implementation(),

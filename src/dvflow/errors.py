@@ -20,6 +20,16 @@ N    ``dvflow repro``: the exit code DVC would have returned
 from __future__ import annotations
 
 
+def one_line(text: object, *, last: bool = False) -> str:
+    """The first (or last) non-blank line of ``text``: error messages stay one line.
+
+    >>> one_line("failed\n  details")
+    'failed'
+    """
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()] or [""]
+    return lines[-1] if last else lines[0]
+
+
 class DvflowWarning(UserWarning):
     """Best-effort metadata that could not be read; the run goes on without it."""
 

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dvflow.redact import strip_credentials
+from dvflow.redact import SECRET_FILE_GLOBS, redact_text, strip_credentials
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -76,7 +76,13 @@ class _WorkingTreeIndex:
         return tree
 
     def diff(self, base: str) -> str:
-        return _git(self.root, "diff", "--cached", "--binary", base, env=self.env) or ""
+        # Untracked files are in the diff whole: leave out the ones that hold
+        # credentials by convention, and strip credentials from URLs in the rest.
+        excluded = [f":(exclude,glob)**/{pattern}" for pattern in SECRET_FILE_GLOBS]
+        patch = _git(
+            self.root, "diff", "--cached", "--binary", base, "--", ".", *excluded, env=self.env
+        )
+        return redact_text(patch or "")
 
     def close(self) -> None:
         self._dir.cleanup()

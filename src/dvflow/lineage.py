@@ -88,6 +88,8 @@ def _layout(nodes: list[Node], edges: list[tuple[str, str]]) -> tuple[list[Any],
 
 def as_svg(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
     """The same graph as an SVG picture, pipelines stacked top to bottom."""
+    if not nodes:
+        return '<svg xmlns="http://www.w3.org/2000/svg" width="0" height="0"/>\n'
     boxes: list[Any] = []
     lines: list[Any] = []
     offset = 0.0

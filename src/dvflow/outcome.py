@@ -7,7 +7,7 @@ line each.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ class PipelineOutcome:
     stages: list[StageOutcome]
     metrics: dict[str, float]
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def results_to_dict(results: Results) -> dict[str, Any]:

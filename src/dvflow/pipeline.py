@@ -10,6 +10,7 @@ stage's run. Everything MLflow-side happens on the recorder's thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -22,17 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from dvflow import env, runindex, tags
 from dvflow.capture import StderrTail
-from dvflow.errors import InterruptedRunError, PipelineFailedError
+from dvflow.errors import InterruptedRunError, PipelineFailedError, one_line
 from dvflow.outcome import PipelineOutcome, StageOutcome
-from dvflow.project import Project, exclude_locally, find_project
+from dvflow.project import Project, find_project
 from dvflow.recorderlink import RecorderLink
-from dvflow.session import Target, open_session, resolve_target
+from dvflow.session import Target, keep_store_out_of_git, open_session, resolve_target
 from dvflow.stagerunner import Ending, StageRunner, is_recorded, run_dvc
 from dvflow.store import (
-    DEFAULT_ARTIFACTS,
-    DEFAULT_DB,
     check_reachable,
-    default_tracking_uri,
     display_uri,
     is_ready,
     sqlite_experiment_exists,
@@ -78,9 +76,7 @@ class ReproResult:
     metrics: dict[str, float]
     up_to_date: bool
     previous_run_id: str | None = None
-    failed: bool = False
     tracking_error: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ran(self) -> list[str]:
@@ -94,9 +90,9 @@ class ReproResult:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+def _without(names: tuple[str, ...]) -> Iterator[None]:
+    """Unset ``names`` while the pipeline runs (stage commands inherit the rest)."""
+    saved = {name: os.environ.pop(name, None) for name in names}
     try:
         yield
     finally:
@@ -118,8 +114,9 @@ def _sigterm_as_interrupt(recorder: RecorderLink) -> Iterator[None]:
         import psutil
 
         for child in psutil.Process().children(recursive=True):
-            if child.pid != recorder.pid and child.ppid() != recorder.pid:
-                child.terminate()
+            with contextlib.suppress(psutil.Error):  # it may have ended meanwhile
+                if child.pid != recorder.pid and child.ppid() != recorder.pid:
+                    child.terminate()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -137,10 +134,7 @@ def _prepare_store(project: Project, target: Target) -> None:
     existing store is opened later, in the background.
     """
     check_reachable(target.tracking_uri)
-    local = [f"{runindex.INDEX_DIR.as_posix()}/"]
-    if target.tracking_uri == default_tracking_uri(project):
-        local += [DEFAULT_DB, f"{DEFAULT_DB}.lock", f"{DEFAULT_ARTIFACTS}/"]
-    exclude_locally(project, local)
+    keep_store_out_of_git(project, target)
     db = sqlite_path(target.tracking_uri)
     if db is not None and not (
         is_ready(target.tracking_uri) and sqlite_experiment_exists(db, target.experiment)
@@ -166,17 +160,27 @@ def _planned(repo: Repo, options: ReproOptions) -> list[Stage]:
     )
 
 
-def _pipeline_results(repo: Repo, planned: list[Stage], root: Path) -> Results:
+def _pipeline_results(
+    repo: Repo, planned: list[Stage], outcomes: dict[str, StageOutcome], root: Path
+) -> Results:
     """What the parent run gets: the pipeline's metrics as ``dvc metrics show`` would
-    list them (every planned stage's metrics files, ran or skipped, and the top-level
-    ``metrics:``), and the top-level ``plots:`` of every dvc.yaml (DVC's index).
+    list them (the metrics files of every planned stage that ran or was skipped, and
+    the top-level ``metrics:``), and the top-level ``plots:`` of every dvc.yaml (DVC's
+    index). A stage that failed or never ran has only last time's numbers: left out.
 
     The parent's metrics make pipeline runs comparable side by side in MLflow's UI;
     the stage runs keep the per-stage histories and images.
     """
     from dvflow.results import collect_results
 
-    metric_files = [Path(o.fs_path) for s in planned for o in s.outs if o.metric]
+    current = ("ran", "restored", "skipped")
+    metric_files = [
+        Path(o.fs_path)
+        for s in planned
+        if s.addressing not in outcomes or outcomes[s.addressing].status in current
+        for o in s.outs
+        if o.metric
+    ]
     plot_files: list[Path] = []
     index = repo.index
     for dvcfile, paths in getattr(index, "_metrics", {}).items():
@@ -253,7 +257,7 @@ def _record_after(
         return _Record(
             # The recorder process reads the environment itself.
             snapshot=take_snapshot(project, repo=repo, with_diff=True, with_environment=False),
-            pipeline_results=_pipeline_results(repo, planned, project.root),
+            pipeline_results=_pipeline_results(repo, planned, runner.outcomes, project.root),
             lineage=_lineage(repo, planned, runner.outcomes),
         )
 
@@ -293,15 +297,18 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
         env.MLFLOW_EXPERIMENT_NAME: target.experiment,
         env.DVFLOW_INVOCATION: invocation,
     }
+    # A stage script must create its own run in the resolved experiment, never join a
+    # run or an experiment the user's shell happened to name.
+    foreign = (env.MLFLOW_RUN_ID, env.MLFLOW_EXPERIMENT_ID, env.MLFLOW_RUN_CONTEXT)
     try:
-        with _environment(stage_env), _sigterm_as_interrupt(recorder):
+        with _without(foreign), _sigterm_as_interrupt(recorder):
             with Repo(str(project.root)) as repo, StderrTail() as tail:
                 recorder.stderr_fd = tail.terminal_fd
-                runner = StageRunner(repo, recorder, tail, invocation, options.force)
+                runner = StageRunner(repo, recorder, tail, invocation, stage_env)
                 ending = run_dvc(repo, options, runner)
             recorder.stderr_fd = None  # the tee is gone: plain stderr from here on
-            os.environ.pop(env.MLFLOW_RUN_CONTEXT, None)
             if options.dry:
+                recorder.abort()
                 return ReproResult(
                     display_uri(target.tracking_uri),
                     target.experiment,
@@ -317,9 +324,11 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
             if not nothing_ran or options.record:
                 record = _record_after(project, options, runner, ending)
     except BaseException as exc:
-        # Whatever broke, no run of this invocation is left RUNNING.
+        # Whatever broke, no run of this invocation is left RUNNING, and the error the
+        # user sees is the one that broke it, not a later one of the recorder's.
         killed = isinstance(exc, KeyboardInterrupt)
-        recorder.finish("KILLED" if killed else "FAILED", None, None, {})
+        with contextlib.suppress(Exception):
+            recorder.finish("KILLED" if killed else "FAILED", None, None, {})
         raise
     status = _finish_status(ending.failed, ending.interrupted)
     outcome = recorder.finish(
@@ -329,7 +338,7 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
         record.lineage,
         force_parent=options.record,
     )
-    result = _result(target, outcome, nothing_ran, ending.failed)
+    result = _result(target, outcome, nothing_ran)
     if result.parent_run_id is None and code is not None:
         previous = runindex.lookup(project.home, code.fingerprint, target.tracking_uri)
         result.previous_run_id = previous.run_id if previous else None
@@ -344,10 +353,13 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
     if ending.interrupted:
         raise InterruptedRunError()
     if ending.failed:
-        message = _explain(ending.failure)
+        recorded = (
+            f"its runs ended FAILED (parent run {result.parent_run_id})"
+            if result.parent_run_id
+            else f"recording it failed too: {result.tracking_error}"
+        )
         raise PipelineFailedError(
-            f"{message}. Its run ended FAILED (parent run {result.parent_run_id}); fix the "
-            "stage and run 'dvflow repro' again.",
+            f"{_explain(ending.failure)}; {recorded}. Fix the stage and run 'dvflow repro' again.",
             DVC_FAILURE_EXIT_CODE,
         )
     return result
@@ -357,18 +369,16 @@ def _explain(failure: BaseException | None) -> str:
     """DVC's error with its root cause: 'failed to reproduce 'train': <why>'."""
     if failure is None:
         return "a stage failed"
-    message = str(failure).splitlines()[0]
+    message = one_line(failure)
     cause = failure
     while cause.__cause__ is not None:
         cause = cause.__cause__
     if cause is not failure:
-        message += f": {str(cause).splitlines()[0].strip()}"
+        message += f": {one_line(cause)}"
     return message.rstrip(".")
 
 
-def _result(
-    target: Target, outcome: PipelineOutcome, nothing_ran: bool, failed: bool
-) -> ReproResult:
+def _result(target: Target, outcome: PipelineOutcome, nothing_ran: bool) -> ReproResult:
     return ReproResult(
         tracking_uri=display_uri(target.tracking_uri),
         experiment=target.experiment,
@@ -376,6 +386,5 @@ def _result(
         stages=outcome.stages,
         metrics=outcome.metrics,
         up_to_date=nothing_ran,
-        failed=failed,
-        tracking_error=str(outcome.error).splitlines()[0] if outcome.error else None,
+        tracking_error=one_line(outcome.error) if outcome.error else None,
     )

@@ -7,7 +7,10 @@ original repository, so that runs are not written into a folder DVC deletes afte
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +93,18 @@ def find_project(start: Path | None = None, *, require_dvc: bool = False) -> Pro
     if root is None:
         raise NotAProjectError(str(start))
     return Project(root=root, home=home_of(root), git_root=git_root, has_dvc=dvc_root is not None)
+
+
+@contextlib.contextmanager
+def working_directory(folder: Path) -> Iterator[None]:
+    """Run the block in ``folder`` (DVC resolves stage addresses and its default target
+    against the current folder)."""
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def exclude_locally(project: Project, patterns: list[str]) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvflow import tags
 from dvflow.environment import read_environment
+from dvflow.errors import one_line
 from dvflow.outcome import StageOutcome, results_from_dict
 from dvflow.results import Results
 from dvflow.session import Session, Target, open_session
@@ -115,11 +116,12 @@ class Recorder:
     def _script_runs(self, address: str) -> list[Run]:
         """Runs that the stage's own code created (MLflow tagged them from
         MLFLOW_RUN_CONTEXT), oldest first."""
+        quoted = address.replace("\\", "\\\\").replace("'", "\\'")
         found = self.client.search_runs(
             [self.session.experiment_id],
             filter_string=(
                 f"tags.`{tags.INVOCATION}` = '{self.invocation}' and "
-                f"tags.`{tags.DVC_STAGE}` = '{address}'"
+                f"tags.`{tags.DVC_STAGE}` = '{quoted}'"
             ),
             order_by=["attributes.start_time ASC"],
         )
@@ -136,10 +138,12 @@ class Recorder:
             for extra in top[1:]:
                 client.set_tag(extra.info.run_id, tags.PARENT_RUN_ID, run.info.run_id)
         else:
+            # Tagged at creation: if anything fails later, close_open_runs finds it.
             run = client.create_run(
                 self.session.experiment_id,
                 start_time=_ms(outcome.started),
                 run_name=outcome.address,
+                tags={tags.INVOCATION: self.invocation, tags.DVC_STAGE: outcome.address},
             )
         run_id = run.info.run_id
         outcome.run_id = run_id
@@ -287,7 +291,7 @@ def _serve(lines: Any, reply: Any) -> None:
             recorder.finish("KILLED", None, None, {}, False)
             recorder.close_open_runs("KILLED")
     except Exception as exc:
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        error = f"{type(exc).__name__}: {one_line(exc)}"
         if recorder is not None:
             recorder.close_open_runs(status)
     answer = {
@@ -303,7 +307,12 @@ def main() -> None:
     """``python -m dvflow.recorder``: serve one invocation on stdin/stdout."""
     # Ctrl-C reaches the whole process group; dvflow's process decides how runs end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _serve(iter(sys.stdin.readline, ""), sys.stdout)
+    # The answer goes on a private copy of stdout; anything else printed here (MLflow
+    # prints run URLs for a tracking server) goes to stderr instead.
+    answer = os.fdopen(os.dup(1), "w")
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    _serve(iter(sys.stdin.readline, ""), answer)
     # The answer is written and every run closed: skip the second that tearing down
     # mlflow's modules costs, which dvflow's process would otherwise wait for.
     sys.stdout.flush()

@@ -6,6 +6,7 @@ while DVC goes on. Sending an event never waits for MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 from dvflow.errors import TrackingStoreError
 from dvflow.outcome import PipelineOutcome, StageOutcome, results_to_dict
 from dvflow.session import Target
+from dvflow.store import display_uri
 
 if TYPE_CHECKING:
     from dvflow.project import Project
@@ -144,6 +146,9 @@ class RecorderLink:
             self.process.stdin.close()
         if self.process.stdout is not None:
             self.process.stdout.close()
+        # It exits as soon as it reads the abort (reaped by the OS if dvflow ends first).
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=0.05)
 
     def _answer(self) -> dict[str, Any]:
         assert self.process is not None and self.process.stdout is not None
@@ -151,12 +156,14 @@ class RecorderLink:
             self.process.stdin.close()
         line = self.process.stdout.readline()
         self.process.stdout.close()
-        if not line:
-            code = self.process.wait()
+        code = self.process.wait()
+        try:
+            answer: dict[str, Any] = json.loads(line)
+        except ValueError:
             raise TrackingStoreError(
-                self.target.tracking_uri, f"the recorder process exited with code {code}"
-            )
-        answer: dict[str, Any] = json.loads(line)
+                display_uri(self.target.tracking_uri),
+                f"the recorder process exited with code {code} without an answer",
+            ) from None
         return answer
 
 

@@ -14,7 +14,26 @@ _SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH|SESSION|COOKIE|PRIVATE", re.IGNORECASE
 )
 # scp-like git remotes: user@host:path (no scheme). The user is kept (it is not secret).
-_URL_WITH_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+@)")
+# Greedy up to the last '@' before the path: a password may itself contain '@'.
+_URL_WITH_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s]*@)")
+
+
+# Files that hold credentials by convention: never copied into a run's artifacts.
+SECRET_FILE_GLOBS = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_ed25519*",
+    ".netrc",
+    ".pypirc",
+    "*credentials*",
+    "*secret*",
+    "*token*",
+)
 
 
 def is_secret_name(name: str) -> bool:

@@ -23,7 +23,7 @@ from dvflow import env
 from dvflow import tags as schema
 from dvflow.errors import DvflowError, DvflowWarning, NotAProjectError
 from dvflow.parameters import flatten
-from dvflow.project import Project, find_project
+from dvflow.project import Project, find_project, working_directory
 
 if TYPE_CHECKING:
     import mlflow
@@ -91,9 +91,6 @@ def start_run(
     attach_to = os.environ.get(env.MLFLOW_RUN_ID)
     kind = schema.KIND_STAGE if stage else schema.KIND_SCRIPT
     run_tags = dict(tags or {})
-    parent = os.environ.get(env.DVFLOW_PARENT_RUN_ID)
-    if parent and not attach_to:
-        run_tags[schema.PARENT_RUN_ID] = parent
     active = mlflow.start_run(
         run_id=attach_to or None,
         experiment_id=None if attach_to else session.experiment_id,
@@ -155,7 +152,9 @@ def params(stage: str | None = None) -> dict[str, Any]:
     stage = stage or os.environ.get(env.DVC_STAGE)
     try:
         if stage:
-            return dict(dvc.api.params_show(stages=stage, repo=str(project.root)))
+            # DVC_STAGE is an address relative to the project root (see take_snapshot).
+            with working_directory(project.root):
+                return dict(dvc.api.params_show(stages=stage, repo=str(project.root)))
         with Repo(str(project.root)) as repo:
             return project_params_nested(repo)
     except DvcException as exc:

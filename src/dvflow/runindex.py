@@ -12,8 +12,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from dvflow.errors import DvflowWarning
+from dvflow.redact import strip_credentials
 
 INDEX_DIR = Path(".dvflow") / "tmp"
 INDEX_FILE = "runs.json"
@@ -42,9 +46,13 @@ def _load(home: Path) -> dict[str, dict[str, object]]:
     return data if isinstance(data, dict) else {}
 
 
+def _key(tracking_uri: str, fingerprint: str) -> str:
+    return f"{strip_credentials(tracking_uri)} {fingerprint}"
+
+
 def lookup(home: Path, fingerprint: str, tracking_uri: str) -> IndexedRun | None:
     """The latest run recorded for ``fingerprint`` in the store ``tracking_uri``."""
-    entry = _load(home).get(f"{tracking_uri} {fingerprint}")
+    entry = _load(home).get(_key(tracking_uri, fingerprint))
     if not isinstance(entry, dict):
         return None
     try:
@@ -56,13 +64,22 @@ def lookup(home: Path, fingerprint: str, tracking_uri: str) -> IndexedRun | None
 def remember(home: Path, fingerprint: str, run: IndexedRun) -> None:
     """Record ``run`` for ``fingerprint``; written atomically, oldest entries dropped."""
     entries = _load(home)
-    entries[f"{run.tracking_uri} {fingerprint}"] = asdict(run)
+    entries[_key(run.tracking_uri, fingerprint)] = {
+        **asdict(run),
+        "tracking_uri": strip_credentials(run.tracking_uri),
+    }
     if len(entries) > MAX_ENTRIES:
         newest = sorted(entries.items(), key=lambda kv: float(kv[1].get("recorded_at", 0)))  # type: ignore[arg-type]
         entries = dict(newest[-MAX_ENTRIES:])
     path = _path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".runs-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(entries, handle, indent=1)
-    Path(tmp).replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".runs-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(entries, handle, indent=1)
+            Path(tmp).replace(path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:  # only a hint for later no-op runs: the run is in MLflow
+        warnings.warn(f"could not update {path}: {exc}", DvflowWarning, stacklevel=2)

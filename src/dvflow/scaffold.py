@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dvflow.errors import DvflowError, ProjectInputError
+from dvflow.errors import DvflowError, ProjectInputError, one_line
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
@@ -122,7 +122,7 @@ def _create(root: Path, say: Progress) -> ScaffoldReport:
         _dvc_init(root, report, say, subdir=False)
         _add_dataset(root, report, say)
         say(f"first commit: {FIRST_COMMIT_MESSAGE}")
-        report.commit = _first_commit(root)
+        report.commit = commit_everything(root, FIRST_COMMIT_MESSAGE)
     except BaseException:
         # Everything in the folder is ours: remove it, so a second try starts clean.
         _remove_created(root, made)
@@ -249,7 +249,7 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     except FileNotFoundError:
         raise DvflowError("git is not installed or not on PATH. Install git first.") from None
     if check and result.returncode != 0:
-        detail = _line(result.stderr, last=True) or f"exit code {result.returncode}"
+        detail = one_line(result.stderr, last=True) or f"exit code {result.returncode}"
         raise DvflowError(f"'git {' '.join(args)}' failed in {cwd}: {detail}")
     return result
 
@@ -269,14 +269,18 @@ def _inside_dvc_project(root: Path, git_root: Path) -> bool:
     return any((folder / ".dvc").is_dir() for folder in within)
 
 
-def _first_commit(root: Path) -> str:
-    # Only for this commit, and only what git lacks: the user's config stays untouched.
+def commit_everything(root: Path, message: str) -> str:
+    """Commit all of a project dvflow created itself; return the commit's hash.
+
+    Only for this commit, and only what git lacks, a fallback identity is given: the
+    user's git config stays untouched.
+    """
     identity: list[str] = []
     for key, fallback in (("user.name", "dvflow"), ("user.email", "dvflow@localhost")):
         if not _git(root, "config", key, check=False).stdout.strip():
             identity += ["-c", f"{key}={fallback}"]
     _git(root, "add", "-A")
-    _git(root, *identity, "commit", "-q", "-m", FIRST_COMMIT_MESSAGE)
+    _git(root, *identity, "commit", "-q", "-m", message)
     return _git(root, "rev-parse", "HEAD").stdout.strip()
 
 
@@ -295,7 +299,7 @@ def _dvc_api(what: str) -> Iterator[Any]:
     try:
         yield Repo
     except DvcException as exc:
-        raise DvflowError(f"{what} failed: {_line(str(exc))}") from exc
+        raise DvflowError(f"{what} failed: {one_line(str(exc))}") from exc
     finally:
         dvc_logger.setLevel(level)
 
@@ -327,7 +331,7 @@ def _add_dataset(root: Path, report: ScaffoldReport, say: Progress) -> None:
         if result.returncode != 0:
             missing_module = "ModuleNotFoundError" in result.stderr
             hint = " Run 'pip install -r requirements.txt' first." if missing_module else ""
-            detail = _line(result.stderr, last=True) or f"exit code {result.returncode}"
+            detail = one_line(result.stderr, last=True) or f"exit code {result.returncode}"
             raise DvflowError(f"{DATASET_SCRIPT} failed: {detail}.{hint}")
     say(f"dvc add {RAW_DATA}")
     with _dvc_api(f"dvc add {RAW_DATA}") as repo_class, repo_class(str(root)) as repo:
@@ -391,9 +395,3 @@ def _remove_created(root: Path, made: bool) -> None:
             shutil.rmtree(child, ignore_errors=True)
         else:
             child.unlink(missing_ok=True)
-
-
-def _line(text: str, *, last: bool = False) -> str:
-    """The first (or last) non-blank line of ``text``: error messages stay one line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()] or [""]
-    return lines[-1] if last else lines[0]

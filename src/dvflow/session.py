@@ -14,8 +14,6 @@ from dvflow.config import Settings, load_settings
 from dvflow.project import Project, exclude_locally
 from dvflow.store import (
     DEFAULT_ARTIFACTS,
-    DEFAULT_DB,
-    default_tracking_uri,
     ensure_experiment,
     open_client,
     resolve_tracking_uri,
@@ -61,14 +59,30 @@ def resolve_target(
     return Target(uri, settings.experiment or project.name, artifacts)
 
 
+def keep_store_out_of_git(project: Project, target: Target) -> None:
+    """List dvflow's local files inside the project in ``.git/info/exclude``: a SQLite
+    store (with its lock and artifacts) and dvflow's own state, so that they never make
+    the tree dirty nor change its fingerprint. Nothing of the user's is changed."""
+    from dvflow.runindex import INDEX_DIR
+
+    patterns = [f"{INDEX_DIR.as_posix()}/"]
+    db = sqlite_path(target.tracking_uri)
+    home = project.home.resolve()
+    if db is not None:
+        for path, suffix in ((db, ""), (Path(f"{db}.lock"), ""), (target.artifacts, "/")):
+            if path is not None and path.resolve().is_relative_to(home):
+                patterns.append(path.resolve().relative_to(home).as_posix() + suffix)
+    exclude_locally(project, patterns)
+
+
 def open_session(target: Target, project: Project | None = None) -> Session:
     """Open (creating once, if needed) the store and the experiment of ``target``.
 
-    With ``project`` given and the default embedded store, the store's files are kept
-    out of git's view (``.git/info/exclude``) so they never make the tree dirty.
+    With ``project`` given, the store's files are kept out of git's view (see
+    ``keep_store_out_of_git``).
     """
-    if project is not None and target.tracking_uri == default_tracking_uri(project):
-        exclude_locally(project, [DEFAULT_DB, f"{DEFAULT_DB}.lock", f"{DEFAULT_ARTIFACTS}/"])
+    if project is not None:
+        keep_store_out_of_git(project, target)
     client = open_client(target.tracking_uri, target.artifacts)
     experiment_id = ensure_experiment(client, target.experiment, target.artifacts)
     return Session(target, client, experiment_id)

@@ -19,9 +19,10 @@ from dvflow.dataversion import (
     stage_versions,
 )
 from dvflow.environment import Environment, read_environment
+from dvflow.errors import ProjectInputError, one_line
 from dvflow.gitstate import CodeVersion, read_code_version
 from dvflow.parameters import params_files, project_params, stage_params
-from dvflow.project import Project
+from dvflow.project import Project, working_directory
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -111,11 +112,18 @@ def _pipeline_files(repo: Repo, stages: list[Stage]) -> list[Path]:
 
 def find_stage(repo: Repo, address: str) -> Stage:
     """The stage DVC names ``address`` (``train``, ``train@0``, ``sub/dvc.yaml:train``)."""
+    from dvc.exceptions import DvcException
+
     for stage in repo.index.stages:
         if stage.addressing == address:
             return stage
-    matches = repo.stage.collect(address)
-    return matches[0]
+    try:
+        return repo.stage.collect(address)[0]
+    except (DvcException, IndexError) as exc:
+        raise ProjectInputError(
+            f"no stage '{address}' in {repo.root_dir}: {one_line(exc)}. Check the stage's "
+            "name in dvc.yaml (DVC_STAGE names the stage a command runs for)."
+        ) from exc
 
 
 def take_snapshot(
@@ -151,23 +159,28 @@ def take_snapshot(
 
         owned = repo is None
         repo = repo or Repo(str(project.root))
-        try:
-            if stage is not None:
-                stages = [find_stage(repo, stage)]
-                data = (
-                    stage_versions(repo, stages[0])
-                    if with_outputs
-                    else running_stage_versions(repo, stages[0])
-                )
-                params = stage_params(stages[0])
-            else:
-                stages = list(repo.index.stages)
-                data = project_versions(repo, stages)
-                params = project_params(repo, stages)
-            files = [p.relative_to(project.root).as_posix() for p in _pipeline_files(repo, stages)]
-        finally:
-            if owned:
-                repo.close()
+        # DVC writes stage addresses relative to the current folder, and DVC_STAGE was
+        # written from the project root, while a stage with a wdir runs elsewhere.
+        with working_directory(project.root):
+            try:
+                if stage is not None:
+                    stages = [find_stage(repo, stage)]
+                    data = (
+                        stage_versions(repo, stages[0])
+                        if with_outputs
+                        else running_stage_versions(repo, stages[0])
+                    )
+                    params = stage_params(stages[0])
+                else:
+                    stages = list(repo.index.stages)
+                    data = project_versions(repo, stages)
+                    params = project_params(repo, stages)
+                files = [
+                    p.relative_to(project.root).as_posix() for p in _pipeline_files(repo, stages)
+                ]
+            finally:
+                if owned:
+                    repo.close()
     return Snapshot(
         root=project.root,
         code=code,

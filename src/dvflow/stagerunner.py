@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -19,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from dvflow import env, tags
 from dvflow.capture import StderrTail
-from dvflow.errors import ProjectInputError
+from dvflow.errors import ProjectInputError, one_line
 from dvflow.outcome import StageOutcome
 from dvflow.recorderlink import RecorderLink
+from dvflow.redact import redact_text
 from dvflow.results import collect_results
 
 if TYPE_CHECKING:
@@ -63,13 +63,18 @@ class StageRunner:
     what happened to the recorder."""
 
     def __init__(
-        self, repo: Repo, recorder: RecorderLink, tail: StderrTail, invocation: str, force: bool
+        self,
+        repo: Repo,
+        recorder: RecorderLink,
+        tail: StderrTail,
+        invocation: str,
+        stage_env: dict[str, str],
     ) -> None:
         self.repo = repo
         self.recorder = recorder
         self.tail = tail
         self.invocation = invocation
-        self.force = force
+        self.stage_env = stage_env
         self.visited: list[Stage] = []
         self.outcomes: dict[str, StageOutcome] = {}
         self.interrupted = False
@@ -81,15 +86,23 @@ class StageRunner:
         from dvflow.dataversion import stage_versions
         from dvflow.parameters import stage_params
 
+        if kwargs.get("dry"):
+            # Only printing the commands: nothing runs, nothing is recorded.
+            return _reproduce_stage(stage, **kwargs)
         self.visited.append(stage)
         if not self.recorder.started and (
             kwargs.get("force")
             or stage.changed(kwargs.get("allow_missing", False), kwargs.get("upstream"))
         ):
             self.recorder.start()  # mlflow loads while this stage runs
-        os.environ[env.MLFLOW_RUN_CONTEXT] = json.dumps(
-            {tags.INVOCATION: self.invocation, tags.DVC_STAGE: stage.addressing}
-        )
+        # DVC adds run_env to the stage command's environment: MLflow tags every run the
+        # command creates with this context, naming the invocation and the stage.
+        kwargs["run_env"] = {
+            **self.stage_env,
+            env.MLFLOW_RUN_CONTEXT: json.dumps(
+                {tags.INVOCATION: self.invocation, tags.DVC_STAGE: stage.addressing}
+            ),
+        }
         self.tail.mark()
         self.watch.restored = False
         started = time.time()
@@ -124,8 +137,10 @@ class StageRunner:
                     params=stage_params(stage),
                     results=results,
                     exit_code=exit_code if status != "ran" else 0,
-                    error=error,
-                    stderr_tail=self.tail.tail() if status in ("failed", "killed") else None,
+                    error=redact_text(error) if error else None,
+                    stderr_tail=(
+                        redact_text(self.tail.tail()) if status in ("failed", "killed") else None
+                    ),
                 )
                 self.outcomes[stage.addressing] = outcome
                 self.recorder.record(outcome)
@@ -169,7 +184,7 @@ def run_dvc(repo: Repo, options: ReproOptions, runner: StageRunner) -> Ending:
     except DvcException as exc:
         if not runner.visited:
             raise ProjectInputError(
-                f"{str(exc).splitlines()[0]}. Fix it and run 'dvflow repro' again."
+                f"{one_line(exc)}. Fix it and run 'dvflow repro' again."
             ) from exc
         ending.failed, ending.failure = True, exc
     finally:

@@ -12,13 +12,16 @@ once crash ('table ... already exists').
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dvflow.errors import TrackingStoreError
+from dvflow import env
+from dvflow.errors import TrackingStoreError, one_line
 from dvflow.project import Project
 from dvflow.redact import strip_credentials
 
@@ -68,7 +71,7 @@ def _sqlite_ready(db: Path) -> bool:
     if not db.is_file() or db.stat().st_size == 0:
         return False
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             return row is not None
     except sqlite3.Error:
@@ -79,7 +82,7 @@ def sqlite_experiment_exists(db: Path, name: str) -> bool:
     """Whether a ready SQLite store has an active experiment ``name``: a read-only probe
     that spares importing mlflow (seconds) on every ``dvflow repro``."""
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
             row = conn.execute(
                 "SELECT 1 FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
                 (name,),
@@ -102,9 +105,15 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """
     if not uri.startswith(("http://", "https://")):
         return
-    health = uri.rstrip("/") + "/health"
+    # Only whether a server answers: credentials are not needed (any HTTP status counts).
+    health = strip_credentials(uri).rstrip("/") + "/health"
+    context = None
+    if os.environ.get(env.MLFLOW_TRACKING_INSECURE_TLS, "").lower() in ("1", "true"):
+        import ssl
+
+        context = ssl._create_unverified_context()  # the user asked for it
     try:
-        with urllib.request.urlopen(health, timeout=timeout):
+        with urllib.request.urlopen(health, timeout=timeout, context=context):
             return
     except urllib.error.HTTPError:
         return  # it answered: the server is there, even if /health is not exposed
@@ -136,7 +145,7 @@ def ensure_store(uri: str, artifacts: Path | None = None) -> None:
             store = SqlAlchemyStore(uri, artifacts.as_uri())
             store.engine.dispose()
     except Exception as exc:  # any failure here means the store is unusable
-        raise TrackingStoreError(display_uri(uri), str(exc).splitlines()[0]) from exc
+        raise TrackingStoreError(display_uri(uri), one_line(exc)) from exc
 
 
 def open_client(uri: str, artifacts: Path | None = None) -> MlflowClient:

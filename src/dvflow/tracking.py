@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,9 +80,8 @@ def data_tags(versions: list[DataVersion]) -> dict[str, str]:
 
 
 def _param_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True)
+    # As MLflow's own log_param does: a script logging the same value must not conflict.
+    return str(value)
 
 
 def log_tags_and_params(
@@ -94,6 +94,8 @@ def log_tags_and_params(
 
     Params already logged in this run with the same value are skipped; with another
     value they cannot change, so the new value goes to the overflow with a warning.
+    What did not fit is uploaded as ``dvflow/params_overflow/<time>.json``, and the tag
+    ``dvflow.params.overflow`` names that folder.
     """
     from mlflow.entities import Param, RunTag
     from mlflow.utils.validation import (
@@ -112,7 +114,8 @@ def log_tags_and_params(
         if key in existing:
             warnings.warn(
                 f"param '{key}' is already {existing[key]!r} in run {run_id}; MLflow cannot "
-                f"change a param, so {value!r} is kept in the {tags.OVERFLOW_ARTIFACT} artifact",
+                f"change a param, so {value!r} is kept in {tags.ARTIFACT_DIR}/"
+                f"{tags.OVERFLOW_ARTIFACT_DIR}/",
                 DvflowWarning,
                 stacklevel=2,
             )
@@ -128,7 +131,9 @@ def log_tags_and_params(
         else:
             overflow[f"tag:{key}"] = value
     if overflow:
-        batch_tags.append(RunTag(tags.LONG_PARAMS, f"{tags.ARTIFACT_DIR}/{tags.OVERFLOW_ARTIFACT}"))
+        folder = f"{tags.ARTIFACT_DIR}/{tags.OVERFLOW_ARTIFACT_DIR}"
+        client.log_text(run_id, json.dumps(overflow, indent=2), f"{folder}/{time.time_ns()}.json")
+        batch_tags.append(RunTag(tags.LONG_PARAMS, f"{folder}/"))
     items: list[Param | RunTag] = [*batch_params, *batch_tags]
     for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
         chunk = items[start : start + MAX_PARAMS_TAGS_PER_BATCH]
@@ -206,23 +211,13 @@ def record_snapshot(
     snapshot: Snapshot,
     kind: str,
     *,
-    extra_tags: dict[str, str] | None = None,
-    files: bool = True,
     extra_files: dict[str, str] | None = None,
 ) -> None:
     """Write ``snapshot`` into run ``run_id``: tags, params, dataset inputs, artifacts.
 
     ``extra_files`` (name -> text) are uploaded beside the snapshot's own files.
     """
-    all_tags = {**snapshot_tags(snapshot, kind), **data_tags(snapshot.data), **(extra_tags or {})}
-    overflow = log_tags_and_params(client, run_id, all_tags, snapshot.params)
+    all_tags = {**snapshot_tags(snapshot, kind), **data_tags(snapshot.data)}
+    log_tags_and_params(client, run_id, all_tags, snapshot.params)
     log_data_inputs(client, run_id, snapshot.data)
-    extra = dict(extra_files or {})
-    if overflow:
-        extra[tags.OVERFLOW_ARTIFACT] = json.dumps(overflow, indent=2)
-    if files:
-        log_files(client, run_id, snapshot, extra)
-    elif extra:
-        client.log_text(
-            run_id, extra[tags.OVERFLOW_ARTIFACT], f"{tags.ARTIFACT_DIR}/{tags.OVERFLOW_ARTIFACT}"
-        )
+    log_files(client, run_id, snapshot, extra_files)

@@ -59,6 +59,11 @@ def plan_ui(port: int = DEFAULT_PORT, start: Path | None = None) -> UiPlan:
     return UiPlan(display_uri(uri), f"http://{HOST}:{port}", command)
 
 
+def shown_command(plan: UiPlan) -> list[str] | None:
+    """The command as it may be printed: credentials stripped."""
+    return [display_uri(part) for part in plan.command] if plan.command else None
+
+
 def serve(plan: UiPlan) -> int:
     """Run MLflow's UI in the foreground until Ctrl-C or SIGTERM; return its exit code.
 

@@ -63,10 +63,13 @@ def test_limits_batches_and_overflow(client: Any) -> None:
     stored = client.get_run(run_id).data
     assert len([k for k in stored.params if k.startswith("p")]) == 250
     assert set(overflow) == {"long", "bad key!"}
-    assert stored.tags[tags.LONG_PARAMS] == "dvflow/params_overflow.json"
+    assert stored.tags[tags.LONG_PARAMS] == "dvflow/params_overflow/"
+    (kept,) = client.list_artifacts(run_id, "dvflow/params_overflow")
+    local = client.download_artifacts(run_id, kept.path)
+    assert json.loads(Path(local).read_text())["long"] == params["long"]
     # Same value again: skipped. Another value: kept aside, with a warning.
     with pytest.warns(UserWarning, match="cannot change"):
         again = log_tags_and_params(client, run_id, {}, {"p1": 1, "p2": 99})
     assert again == {"p2": "99"}
     assert client.get_run(run_id).data.params["p2"] == "2"
-    assert json.loads(json.dumps(again)) == {"p2": "99"}
+    assert len(client.list_artifacts(run_id, "dvflow/params_overflow")) == 2

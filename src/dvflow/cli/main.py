@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 import click
 
 from dvflow import __version__
-from dvflow.errors import DvflowError
+from dvflow.errors import DvflowError, one_line
 
 _LAZY_COMMANDS = {
     # name: (module, attribute, one-line help)
@@ -93,29 +94,37 @@ def _exit(code: int) -> None:
     sys.exit(code)
 
 
+def _fail(message: str, code: int, verbose: bool) -> None:
+    """One line on stderr (the traceback before it with --verbose), then exit ``code``."""
+    if verbose:
+        traceback.print_exc()
+    click.echo(f"dvflow: error: {message}", err=True)
+    _exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI and exit with the documented code."""
-    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    """Run the CLI and exit with the documented code (docs/cli.md)."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in args or "--verbose" in args
     try:
-        cli.main(args=argv, prog_name="dvflow", standalone_mode=False)
+        cli.main(args=args, prog_name="dvflow", standalone_mode=False)
     except DvflowError as exc:
-        if verbose:
-            raise
-        click.echo(f"dvflow: error: {exc.message}", err=True)
-        _exit(exc.exit_code)
-    except click.exceptions.Abort:
+        _fail(exc.message, exc.exit_code, verbose)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("dvflow: interrupted", err=True)
         _exit(130)
     except click.ClickException as exc:
         exc.show()
         _exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("dvflow: interrupted", err=True)
-        _exit(130)
     except Exception as exc:
         dvc_error = _dvc_error_class()
-        if dvc_error is None or not isinstance(exc, dvc_error) or verbose:
-            raise
-        click.echo(f"dvflow: error: {str(exc).splitlines()[0]}", err=True)
-        _exit(5)
+        if dvc_error is not None and isinstance(exc, dvc_error):
+            _fail(f"{one_line(exc)}. Fix it and run the command again.", 5, verbose)
+        # A defect of dvflow's own: still one line, and the way to see more.
+        _fail(
+            f"internal error: {type(exc).__name__}: {one_line(exc)} "
+            "(run with --verbose for the traceback, and please report it)",
+            1,
+            verbose,
+        )
     _exit(0)

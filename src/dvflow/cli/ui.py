@@ -13,11 +13,13 @@ from dvflow.cli.output import emit_json, json_option
 def ui_command(port: int, as_json: bool) -> None:
     """Start MLflow's UI on the project's tracking store (on 127.0.0.1)."""
     from dvflow.errors import DvflowError
-    from dvflow.ui import plan_ui, serve
+    from dvflow.ui import plan_ui, serve, shown_command
 
     plan = plan_ui(port)
     if as_json:
-        emit_json({"tracking_uri": plan.tracking_uri, "url": plan.url, "command": plan.command})
+        emit_json(
+            {"tracking_uri": plan.tracking_uri, "url": plan.url, "command": shown_command(plan)}
+        )
         return
     if plan.command is None:
         click.echo(f"dvflow: runs are on the tracking server; open {plan.url}")
