@@ -29,13 +29,7 @@ from dvflow.project import Project, find_project
 from dvflow.recorderlink import RecorderLink
 from dvflow.session import Target, keep_store_out_of_git, open_session, resolve_target
 from dvflow.stagerunner import Ending, StageRunner, is_recorded, run_dvc
-from dvflow.store import (
-    check_reachable,
-    display_uri,
-    is_ready,
-    sqlite_experiment_exists,
-    sqlite_path,
-)
+from dvflow.store import check_reachable, display_uri, experiment_exists
 from dvflow.tracking import code_tags
 
 if TYPE_CHECKING:
@@ -129,16 +123,14 @@ def _sigterm_as_interrupt(recorder: RecorderLink) -> Iterator[None]:
 def _prepare_store(project: Project, target: Target) -> None:
     """Make sure stage scripts can write to the store without creating anything.
 
-    A fresh SQLite store, or a missing experiment in one, is created now, before any
-    stage script could race to create it (with artifacts in the wrong place). An
-    existing store is opened later, in the background.
+    A missing store or experiment is created now, before any stage script could race
+    to create it (a script's mlflow.start_run() creates a missing experiment, with its
+    artifacts wherever it happens to run). An existing one is opened later, by the
+    recorder process, while DVC works.
     """
     check_reachable(target.tracking_uri)
     keep_store_out_of_git(project, target)
-    db = sqlite_path(target.tracking_uri)
-    if db is not None and not (
-        is_ready(target.tracking_uri) and sqlite_experiment_exists(db, target.experiment)
-    ):
+    if not experiment_exists(target.tracking_uri, target.experiment):
         open_session(target)
 
 

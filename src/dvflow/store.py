@@ -13,9 +13,11 @@ once crash ('table ... already exists').
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,10 +94,29 @@ def sqlite_experiment_exists(db: Path, name: str) -> bool:
         return False
 
 
-def is_ready(uri: str) -> bool:
-    """Whether opening ``uri`` needs no creation or migration first (cheap, no mlflow)."""
+def http_experiment_exists(uri: str, name: str, timeout: float = 5.0) -> bool:
+    """Whether a tracking server has experiment ``name`` (False when unsure: a server
+    that asks for credentials, or any error), asked with one REST call instead of
+    importing mlflow (seconds) on every ``dvflow repro``."""
+    query = urllib.parse.urlencode({"experiment_name": name})
+    url = f"{strip_credentials(uri).rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            found = json.loads(response.read()).get("experiment", {})
+            return bool(found) and found.get("lifecycle_stage") == "active"
+    except (OSError, ValueError):
+        return False
+
+
+def experiment_exists(uri: str, name: str) -> bool:
+    """Whether the store at ``uri`` is ready and has an active experiment ``name``,
+    without importing mlflow. False when it cannot tell."""
     db = sqlite_path(uri)
-    return db is None or _sqlite_ready(db)
+    if db is not None:
+        return _sqlite_ready(db) and sqlite_experiment_exists(db, name)
+    if uri.startswith(("http://", "https://")):
+        return http_experiment_exists(uri, name)
+    return False
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:

@@ -189,20 +189,21 @@ def _runs_stage(pid: int, script: str) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("change", "expected"),
+    ("change", "expected", "code"),
     [
-        ({"dvc.yaml": "stages:\n  a: [\n"}, "dvc.yaml"),
-        ({"params.yaml": "prepare:\n  rows: 2\n"}, "train.lr"),
+        ({"dvc.yaml": "stages:\n  a: [\n"}, "dvc.yaml", 5),
+        # DVC finds a missing param when it reaches the stage: its own exit code.
+        ({"params.yaml": "prepare:\n  rows: 2\n"}, "train.lr", 255),
     ],
     ids=["broken-dvc-yaml", "missing-param"],
 )
 def test_bad_project_input_is_one_line(
-    project: TmpDir, client: Any, change: dict[str, str], expected: str
+    project: TmpDir, client: Any, change: dict[str, str], expected: str, code: int
 ) -> None:
     project.gen(change)
     before = {p: p.read_bytes() for p in project.path.glob("*.yaml")}
     result = dvflow(project, "repro", check=False)
-    assert result.returncode != 0
+    assert result.returncode == code
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert all(r.info.status != "RUNNING" for r in all_runs(client))
@@ -260,3 +261,30 @@ def test_in_script_api_joins_the_stage_run(dvc: TmpDir, tracking_uri: str, clien
     assert train.data.metrics == {"from_script": 0.5}
     assert train.data.params == {"train.lr": "0.5"}
     assert [a.path for a in client.list_artifacts(train.info.run_id, "plots")] == ["plots/cm.png"]
+
+
+def test_dry_runs_and_records_nothing(project: TmpDir, client: Any) -> None:
+    result = dvflow(project, "repro", "--dry")
+    assert "python prepare.py 2" in result.stdout
+    assert not (project.path / "prepared.csv").exists()
+    assert all_runs(client) == []
+
+
+def test_verbose_shows_the_traceback_and_keeps_the_exit_code(project: TmpDir) -> None:
+    result = dvflow(project, "--verbose", "repro", "nosuchstage", check=False)
+    assert result.returncode == 5
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("dvflow: error:")
+
+
+def test_a_shell_mlflow_run_id_does_not_capture_stage_runs(
+    project: TmpDir, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = client.create_experiment("elsewhere", artifact_location=tmp_path.as_uri())
+    stray = client.create_run(other).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", stray)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", other)
+    dvflow(project, "repro")
+    assert client.get_run(stray).data.metrics == {}
+    _, stages = _by_kind(client)
+    assert stages["train"].data.metrics["loss"] == 0.25

@@ -134,11 +134,20 @@ def test_secrets_appear_nowhere(project: TmpDir, client: Any, tmp_path: Path) ->
     project.git("remote", "add", "origin", f"https://ci-bot:{secret}@git.example.com/acme/p.git")
     project.dvc("remote", "add", "-d", "store", f"https://user:{secret}@dvc.example.com/cache")
     project.commit("remotes")
+    # Untracked files (a .env, a requirements file with an index token) go into the
+    # recorded diff and environment: the secrets in them must not.
+    project.gen(
+        {
+            ".env": f"API_KEY={secret}\n",
+            "requirements.txt": f"--extra-index-url https://user:{secret}@pypi.acme.dev/simple\n",
+        }
+    )
     env = {
         **python_env(),
-        "ACME_API_TOKEN": secret,
+        "MLFLOW_ACME_TOKEN": secret,
         "MLFLOW_TRACKING_PASSWORD": secret,
         "DVC_SECRET": secret,
+        "DVC_REMOTE_URL": f"https://u:{secret}@dvc.example.com",
     }
     run([dvc_exe(), "repro", "-q"], project.path, env=env)
     (stage_run,) = all_runs(client)
@@ -152,8 +161,11 @@ def test_secrets_appear_nowhere(project: TmpDir, client: Any, tmp_path: Path) ->
     )
     assert "dvc.example.com/cache" in recorded
     local = Path(client.download_artifacts(stage_run.info.run_id, "dvflow", str(tmp_path)))
-    texts = [p.read_text(errors="replace") for p in local.rglob("*") if p.is_file()]
-    assert texts and not any(secret in text for text in texts)
+    texts = {p.name: p.read_text(errors="replace") for p in local.rglob("*") if p.is_file()}
+    assert "pypi.acme.dev/simple" in texts["requirements.txt"]
+    assert "requirements.txt" in texts["git.diff"] and ".env" not in texts["git.diff"]
+    assert "dvc.example.com" in texts["environment.json"]
+    assert not [name for name, text in texts.items() if secret in text]
     assert secret not in recorded
 
 
@@ -202,3 +214,20 @@ def test_queued_experiment_records_into_the_project_store(project: TmpDir) -> No
     assert exp_run.data.metrics["acc"] == 1.5
     experiment = client.get_experiment(exp_run.info.experiment_id)
     assert experiment.name == "project"
+
+
+def test_stage_with_a_wdir_finds_its_params(project: TmpDir, client: Any) -> None:
+    project.gen(
+        {
+            "work/step.py": "import dvflow\nwith dvflow.start_run():\n"
+            "    dvflow.log_metrics({'lr': dvflow.params()['train']['lr']})\n",
+            "dvc.yaml": PIPELINE + "  step:\n    wdir: work\n    cmd: python step.py\n"
+            "    deps: [step.py]\n    params: [{../params.yaml: [train.lr]}]\n",
+        }
+    )
+    project.commit("a stage in a sub-folder")
+    run([dvc_exe(), "repro", "step"], project.path, env=python_env())
+    (step,) = all_runs(client)
+    assert step.data.tags[tags.DVC_STAGE] == "step"
+    assert step.data.params == {"train.lr": "0.25"}
+    assert step.data.metrics == {"lr": 0.25}
