@@ -28,6 +28,9 @@ class StderrTail:
         self._saved_fd = -1
         self._read_fd = -1
         self._thread: threading.Thread | None = None
+        # Set when a process outlives the block while still holding stderr: the pump
+        # then owns the descriptors and closes them once that process lets go.
+        self._detached = False
 
     def __enter__(self) -> StderrTail:
         sys.stderr.flush()
@@ -57,6 +60,10 @@ class StderrTail:
             with self._lock:
                 *complete, self._partial = (self._partial + chunk).split(b"\n")
                 self._lines.extend(complete)
+        with self._lock:
+            if self._detached:
+                os.close(self._read_fd)
+                os.close(self._saved_fd)
 
     @property
     def terminal_fd(self) -> int:
@@ -86,5 +93,10 @@ class StderrTail:
         os.dup2(self._saved_fd, 2)  # closes our write end: the pump sees end of file
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                # A background process of a stage still holds the pipe.
+                self._detached = True
+                return
         os.close(self._read_fd)
         os.close(self._saved_fd)

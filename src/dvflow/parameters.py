@@ -96,7 +96,12 @@ def _deep_merge(into: dict[str, Any], values: Mapping[str, Any]) -> None:
 
 def project_params_nested(repo: Repo) -> dict[str, Any]:
     """Every params file of the pipeline, merged into one nested mapping, as a script
-    outside any stage wants them (``params["train"]["lr"]``)."""
+    outside any stage wants them (``params["train"]["lr"]``).
+
+    Not ``dvc.api.params_show()``: without a stage it also picks up any stray file
+    named ``params.yaml`` in the workspace (say, an artifact copy under ``mlruns/``)
+    and then prefixes every key with its file.
+    """
     from dvc.dependency.param import read_param_file
 
     merged: dict[str, Any] = {}

@@ -5,7 +5,7 @@ per-stage function), so its output reaches the terminal exactly as under ``dvc r
 Each stage command gets ``MLFLOW_TRACKING_URI``, ``MLFLOW_EXPERIMENT_NAME`` and an
 ``MLFLOW_RUN_CONTEXT`` naming this invocation and stage: a script's own
 ``mlflow.start_run()`` (or autolog) then creates a run that the recorder adopts as the
-stage's run. Everything MLflow-side happens on the recorder's thread.
+stage's run. Everything MLflow-side happens in the recorder process (recorder.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """dvflow's side of the recorder process: start it, send it events, collect its answer.
 
 Starting the process is cheap; it imports mlflow and opens the store on its own core
-while DVC goes on. Sending an event never waits for MLflow.
+while DVC goes on. Sending an event writes one line to a pipe: it does not wait for
+MLflow (unless an event larger than the pipe's buffer finds the recorder still busy).
 """
 
 from __future__ import annotations

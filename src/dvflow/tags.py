@@ -1,7 +1,7 @@
 """The tag schema every dvflow run carries (documented in docs/tag-schema.md).
 
-Later commands (show, diff, checkout) rely on these names; change them only with a
-migration.
+Runs recorded with these names are read back by tools built on them (and by
+``compare.py``); change a name only with a migration of the runs already recorded.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ def demo_command(directory: Path, as_json: bool) -> None:
     parameter, run it again, and compare the two runs."""
     from dvflow.compare import format_table
     from dvflow.demo import run_demo
+    from dvflow.ui import DEFAULT_PORT, HOST
 
     def say(line: str) -> None:
         click.echo(f"dvflow: {line}", err=True)
@@ -34,6 +35,6 @@ def demo_command(directory: Path, as_json: bool) -> None:
     click.echo("")
     click.echo(format_table(result.comparison))
     click.echo("Open them in MLflow's UI:")
-    click.echo(f"  cd {directory} && dvflow ui      # then http://127.0.0.1:5000")
+    click.echo(f"  cd {directory} && dvflow ui      # then http://{HOST}:{DEFAULT_PORT}")
     click.echo("Or look at what DVC knows:")
     click.echo(f"  cd {directory} && dvc metrics diff HEAD~1 && dvc params diff HEAD~1")

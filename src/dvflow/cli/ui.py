@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from dvflow.cli.output import emit_json, json_option
+from dvflow.ui import DEFAULT_PORT
 
 
 @click.command("ui")
-@click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port on 127.0.0.1.")
 @json_option
 def ui_command(port: int, as_json: bool) -> None:
     """Start MLflow's UI on the project's tracking store (on 127.0.0.1)."""
