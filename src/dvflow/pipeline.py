@@ -278,9 +278,9 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
     if exp_name:
         base_tags[tags.DVC_EXP_NAME] = exp_name
     recorder = RecorderLink(project, target, invocation, base_tags)
-    if options.force or options.record:
-        # Something will be recorded: let mlflow load while DVC loads and reads the
-        # pipeline (importing DVC comes after this on purpose).
+    if not options.dry:
+        # Let mlflow load while DVC loads and reads the pipeline (importing DVC comes
+        # after this on purpose). If nothing runs, the recorder is stopped unused.
         recorder.start()
     from dvc.repo import Repo
 

@@ -2,7 +2,7 @@
 
 DVC runs in dvflow's own process. MLflow is imported, the store opened and the runs
 written here, in a separate process (``python -m dvflow.recorder``), started when the
-first stage is about to run: it uses the machine's other core, and never holds the GIL
+pipeline starts: it uses the machine's other core, and never holds the GIL
 that DVC's own work between stages needs. Events arrive as JSON lines on stdin (see
 ``outcome.py``), in DVC's execution order; the answer is one JSON line on stdout.
 

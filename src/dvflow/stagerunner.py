@@ -1,9 +1,9 @@
 """One stage at a time: the ``repro_fn`` dvflow gives DVC's ``Repo.reproduce``.
 
 ``StageRunner`` wraps DVC's own per-stage function (``_reproduce_stage``): before a stage
-it names the stage in ``MLFLOW_RUN_CONTEXT`` and, once a stage is about to really run,
-starts the recorder; after it, it hands the recorder the stage's outcome (status,
-duration, exit code, stderr tail, data versions, params, metrics and plots files).
+it names the stage in ``MLFLOW_RUN_CONTEXT`` (through DVC's ``run_env``); after it, it
+hands the recorder the stage's outcome (status, duration, exit code, stderr tail, data
+versions, params, metrics and plots).
 """
 
 from __future__ import annotations
@@ -90,11 +90,6 @@ class StageRunner:
             # Only printing the commands: nothing runs, nothing is recorded.
             return _reproduce_stage(stage, **kwargs)
         self.visited.append(stage)
-        if not self.recorder.started and (
-            kwargs.get("force")
-            or stage.changed(kwargs.get("allow_missing", False), kwargs.get("upstream"))
-        ):
-            self.recorder.start()  # mlflow loads while this stage runs
         # DVC adds run_env to the stage command's environment: MLflow tags every run the
         # command creates with this context, naming the invocation and the stage.
         kwargs["run_env"] = {

@@ -128,6 +128,7 @@ def test_nothing_to_do_creates_no_run_and_names_the_last(project: TmpDir, client
     again = dvflow(project, "repro")
     assert "up to date" in again.stdout
     assert len(all_runs(client)) == before
+    assert not _recorders_in(project.path), "the unused recorder process was stopped"
     # The state after the first run is exactly the committed one: the index names it.
     assert first["parent_run_id"] in again.stdout
     recorded = json.loads(dvflow(project, "repro", "--record", "--json").stdout)
@@ -179,6 +180,18 @@ def test_sigterm_ends_open_runs_killed(project: TmpDir, client: Any) -> None:
     assert runs and all(r.info.status == "KILLED" for r in runs), [
         (r.info.run_name, r.info.status) for r in runs
     ]
+
+
+def _recorders_in(folder: Path) -> list[int]:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        if "dvflow.recorder" in " ".join(proc.info["cmdline"] or []) and proc.info["cwd"] == str(
+            folder
+        ):
+            found.append(proc.pid)
+    return found
 
 
 def _runs_stage(pid: int, script: str) -> bool:
