@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dvflow.parameters import is_params_dependency
 from dvflow.redact import strip_credentials
 
 if TYPE_CHECKING:
@@ -81,13 +82,6 @@ def _version(repo: Repo, stage: Stage, item: Output, role: str) -> DataVersion:
         nfiles=meta.nfiles if meta else None,
         remote=_remote_url(repo, getattr(item, "remote", None)) if cached else None,
     )
-
-
-def is_params_dependency(dep: object) -> bool:
-    """Params are recorded as params, not as data."""
-    from dvc.dependency.param import ParamsDependency
-
-    return isinstance(dep, ParamsDependency)
 
 
 def stage_versions(

@@ -44,10 +44,16 @@ def _merge(into: dict[str, Any], values: dict[str, Any], source: str) -> None:
         into[key] = value
 
 
-def _params_deps(stage: Stage) -> list[Any]:
+def is_params_dependency(dep: object) -> bool:
+    """Whether a stage dependency is a params file (params are recorded as params, not
+    as data)."""
     from dvc.dependency.param import ParamsDependency
 
-    return [dep for dep in stage.deps if isinstance(dep, ParamsDependency)]
+    return isinstance(dep, ParamsDependency)
+
+
+def _params_deps(stage: Stage) -> list[Any]:
+    return [dep for dep in stage.deps if is_params_dependency(dep)]
 
 
 def stage_params(stage: Stage) -> dict[str, Any]:

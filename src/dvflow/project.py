@@ -43,7 +43,8 @@ class Project:
         return self.home.name
 
 
-def _git_toplevel(path: Path) -> Path | None:
+def git_toplevel(path: Path) -> Path | None:
+    """The top-level folder of the git repository holding ``path``, or None."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"],
@@ -54,7 +55,7 @@ def _git_toplevel(path: Path) -> Path | None:
         )
     except FileNotFoundError:
         return None
-    return Path(out.stdout.strip()) if out.returncode == 0 else None
+    return Path(out.stdout.strip()).resolve() if out.returncode == 0 else None
 
 
 def _dvc_root(path: Path) -> Path | None:
@@ -90,7 +91,7 @@ def find_project(start: Path | None = None, *, require_dvc: bool = False) -> Pro
     """
     start = (start or Path.cwd()).resolve()
     dvc_root = _dvc_root(start)
-    git_root = _git_toplevel(start)
+    git_root = git_toplevel(start)
     if require_dvc and dvc_root is None:
         raise NotAProjectError(str(start), "DVC project")
     root = dvc_root or git_root

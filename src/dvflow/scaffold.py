@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvflow.errors import DvflowError, ProjectInputError, one_line
+from dvflow.project import git_toplevel
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
@@ -139,8 +140,7 @@ def _adopt(root: Path, say: Progress) -> ScaffoldReport:
     report = ScaffoldReport(path=root, name=root.name, here=True)
     report.pipeline_kept = (root / "dvc.yaml").exists()
     _copy_template(root, report, starter=not report.pipeline_kept)
-    toplevel = _git(root, "rev-parse", "--show-toplevel", check=False)
-    git_root = Path(toplevel.stdout.strip()).resolve() if toplevel.returncode == 0 else None
+    git_root = git_toplevel(root)
     if git_root is None:
         _git_init(root, report, say)
         git_root = root
