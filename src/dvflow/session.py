@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from dvflow.config import Settings, load_settings
 from dvflow.project import Project, exclude_locally
 from dvflow.store import (
-    DEFAULT_ARTIFACTS,
     ensure_experiment,
     open_client,
     resolve_tracking_uri,
+    sqlite_artifacts,
     sqlite_path,
 )
 
@@ -55,7 +55,7 @@ def resolve_target(
     uri = resolve_tracking_uri(project, settings.tracking_uri)
     # A local SQLite store keeps artifacts beside it; a server decides its own.
     db = sqlite_path(uri)
-    artifacts = db.parent / DEFAULT_ARTIFACTS if db is not None else None
+    artifacts = sqlite_artifacts(db) if db is not None else None
     return Target(uri, settings.experiment or project.name, artifacts)
 
 

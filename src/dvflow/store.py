@@ -68,30 +68,35 @@ def display_uri(uri: str) -> str:
     return strip_credentials(uri)
 
 
-def _sqlite_ready(db: Path) -> bool:
-    """Whether MLflow has already created and stamped the schema of ``db``."""
+def sqlite_artifacts(db: Path) -> Path:
+    """Where a SQLite store keeps its artifacts: a folder beside the database."""
+    return db.parent / DEFAULT_ARTIFACTS
+
+
+def _sqlite_has_row(db: Path, sql: str, *args: str) -> bool:
+    """Whether a read-only query on ``db`` finds a row; False if the query fails.
+
+    A probe that spares importing mlflow (seconds) on every ``dvflow repro``.
+    """
     if not db.is_file() or db.stat().st_size == 0:
         return False
     try:
         with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-            return row is not None
+            return conn.execute(sql, args).fetchone() is not None
     except sqlite3.Error:
         return False
+
+
+def _sqlite_ready(db: Path) -> bool:
+    """Whether MLflow has already created and stamped the schema of ``db``."""
+    return _sqlite_has_row(db, "SELECT version_num FROM alembic_version")
 
 
 def sqlite_experiment_exists(db: Path, name: str) -> bool:
-    """Whether a ready SQLite store has an active experiment ``name``: a read-only probe
-    that spares importing mlflow (seconds) on every ``dvflow repro``."""
-    try:
-        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
-            row = conn.execute(
-                "SELECT 1 FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
-                (name,),
-            ).fetchone()
-            return row is not None
-    except sqlite3.Error:
-        return False
+    """Whether a SQLite store has an active experiment ``name``."""
+    return _sqlite_has_row(
+        db, "SELECT 1 FROM experiments WHERE name = ? AND lifecycle_stage = 'active'", name
+    )
 
 
 def http_experiment_exists(uri: str, name: str, timeout: float = 5.0) -> bool:
@@ -153,7 +158,7 @@ def ensure_store(uri: str, artifacts: Path | None = None) -> None:
     db = sqlite_path(uri)
     if db is None or _sqlite_ready(db):
         return
-    artifacts = artifacts or db.parent / DEFAULT_ARTIFACTS
+    artifacts = artifacts or sqlite_artifacts(db)
     from filelock import FileLock
 
     try:
