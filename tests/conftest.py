@@ -78,7 +78,7 @@ class TmpDir:
 
 @pytest.fixture(scope="session")
 def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from dvflow.store import ensure_store
+    from dvflow.tracking.store import ensure_store
 
     folder = tmp_path_factory.mktemp("store-template")
     ensure_store(f"sqlite:///{folder / 'mlflow.db'}", folder / "mlartifacts")

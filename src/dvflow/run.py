@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvflow import env
-from dvflow import tags as schema
 from dvflow.errors import DvflowError, DvflowWarning, NotAProjectError
-from dvflow.parameters import flatten
 from dvflow.project import Project, find_project, working_directory
+from dvflow.snapshot.params import flatten
+from dvflow.tracking import schema
 
 if TYPE_CHECKING:
     import mlflow
@@ -79,9 +79,9 @@ def start_run(
     """
     import mlflow
 
-    from dvflow.session import open_session, resolve_target
     from dvflow.snapshot import take_snapshot
-    from dvflow.tracking import record_snapshot
+    from dvflow.tracking.writer import record_snapshot
+    from dvflow.workspace import open_session, resolve_target
 
     project = _project()
     target = resolve_target(project, experiment=experiment)
@@ -146,7 +146,7 @@ def params(stage: str | None = None) -> dict[str, Any]:
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
-    from dvflow.parameters import project_params_nested
+    from dvflow.snapshot.params import project_params_nested
 
     project = find_project(require_dvc=True)
     stage = stage or os.environ.get(env.DVC_STAGE)
@@ -194,7 +194,7 @@ def log_params(values: Mapping[str, Any]) -> None:
     """
     import mlflow
 
-    from dvflow.tracking import log_tags_and_params
+    from dvflow.tracking.writer import log_tags_and_params
 
     run_id = _ensure_run()
     log_tags_and_params(mlflow.MlflowClient(), run_id, {}, flatten(values))

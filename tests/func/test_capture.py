@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from dvflow.capture import StderrTail
+from dvflow.repro.capture import StderrTail
 
 
 def test_tail_keeps_the_last_lines_of_child_processes() -> None:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from dvflow.gitstate import commits_with_tree, read_code_version
+from dvflow.snapshot.code import commits_with_tree, read_code_version
 from tests.conftest import TmpDir, run
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dvflow import tags
+from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow, run
 
 

@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 import dvflow
-from dvflow import tags
 from dvflow.errors import DvflowError
+from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow_exe, python_env, run
 from tests.conftest import dvflow as dvflow_cmd
 
-TEMPLATE = Path(dvflow.__file__).parent / "templates" / "project"
+TEMPLATE = Path(dvflow.__file__).parent / "apps" / "templates" / "project"
 TOKENS = (b"__PROJECT_NAME__", b"__REQUIREMENTS__")
 STAGES = {"process_data", "featurize", "train", "evaluate"}
 RAW = "data/raw/breast_cancer.csv"
@@ -233,7 +233,7 @@ def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
 def test_a_failed_step_removes_the_new_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dvflow.scaffold import create_project
+    from dvflow.apps.scaffold import create_project
 
     false = shutil.which("false")
     assert false is not None

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dvflow import tags
+from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow, dvflow_exe, python_env
 
 PREPARE = """\
@@ -187,9 +187,9 @@ def _recorders_in(folder: Path) -> list[int]:
 
     found = []
     for proc in psutil.process_iter(["cmdline", "cwd"]):
-        if "dvflow.recorder" in " ".join(proc.info["cmdline"] or []) and proc.info["cwd"] == str(
-            folder
-        ):
+        if "dvflow.recorder.process" in " ".join(proc.info["cmdline"] or []) and proc.info[
+            "cwd"
+        ] == str(folder):
             found.append(proc.pid)
     return found
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dvflow import tags
+from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow
 
 

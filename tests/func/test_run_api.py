@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dvflow import tags
+from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvc_exe, python_env, run
 
 STAGE_SCRIPT = """\

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from dvflow import tags
 from dvflow.errors import TrackingStoreError
-from dvflow.store import ensure_store
-from dvflow.tracking import log_tags_and_params
+from dvflow.tracking import schema as tags
+from dvflow.tracking.store import ensure_store
+from dvflow.tracking.writer import log_tags_and_params
 
 OPEN_STORE = """\
 import sys
-from dvflow.store import open_client, ensure_experiment
+from dvflow.tracking.store import open_client, ensure_experiment
 client = open_client(sys.argv[1])
 experiment = ensure_experiment(client, "shared", None)
 run = client.create_run(experiment)

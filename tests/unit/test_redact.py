@@ -1,4 +1,4 @@
-from dvflow.redact import is_secret_name, redact_text, safe_variables, strip_credentials
+from dvflow.snapshot.redact import is_secret_name, redact_text, safe_variables, strip_credentials
 
 
 def test_strip_credentials_removes_user_and_password() -> None:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from dvflow.results import collect_results, plot_name, read_metrics_file, read_series
+from dvflow.snapshot.results import collect_results, plot_name, read_metrics_file, read_series
 
 
 def test_metrics_in_every_format(tmp_path: Path) -> None:

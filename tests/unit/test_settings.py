@@ -5,9 +5,9 @@ import pytest
 from dvflow import env
 from dvflow.config import load_settings
 from dvflow.errors import ConfigError
-from dvflow.parameters import flatten
 from dvflow.project import Project, home_of
-from dvflow.store import resolve_tracking_uri
+from dvflow.snapshot.params import flatten
+from dvflow.tracking.store import resolve_tracking_uri
 
 
 def _project(root: Path) -> Project:

@@ -15,9 +15,9 @@ from dvflow.cli.output import emit_json, json_option
 def demo_command(directory: Path, as_json: bool) -> None:
     """Create an example project in DIRECTORY (default ./demo), run its pipeline, change a
     parameter, run it again, and compare the two runs."""
-    from dvflow.compare import format_table
-    from dvflow.demo import run_demo
-    from dvflow.ui import DEFAULT_PORT, HOST
+    from dvflow.apps.demo import run_demo
+    from dvflow.apps.ui import DEFAULT_PORT, HOST
+    from dvflow.tracking.compare import format_table
 
     def say(line: str) -> None:
         click.echo(f"dvflow: {line}", err=True)

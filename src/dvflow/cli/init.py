@@ -23,7 +23,7 @@ _LISTED = 8  # file names shown per line before "and N more"
 @json_option
 def init_command(directory: Path | None, here: bool, as_json: bool) -> None:
     """Create a new dvflow project in DIRECTORY, or adopt an existing one with --here."""
-    from dvflow.scaffold import RAW_DATA, create_project
+    from dvflow.apps.scaffold import RAW_DATA, create_project
 
     if directory is None and not here:
         raise click.UsageError(

@@ -55,7 +55,7 @@ def repro_command(
 ) -> None:
     """Run the DVC pipeline and record every stage in MLflow."""
     from dvflow.errors import TrackingStoreError
-    from dvflow.pipeline import ReproOptions, reproduce
+    from dvflow.repro.pipeline import ReproOptions, reproduce
 
     options = ReproOptions(
         targets=targets,
@@ -119,7 +119,7 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 def _print_summary(result: object) -> None:
-    from dvflow.pipeline import ReproResult
+    from dvflow.repro.pipeline import ReproResult
 
     assert isinstance(result, ReproResult)
     echo = click.echo

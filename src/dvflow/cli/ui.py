@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from dvflow.apps.ui import DEFAULT_PORT
 from dvflow.cli.output import emit_json, json_option
-from dvflow.ui import DEFAULT_PORT
 
 
 @click.command("ui")
@@ -13,8 +13,8 @@ from dvflow.ui import DEFAULT_PORT
 @json_option
 def ui_command(port: int, as_json: bool) -> None:
     """Start MLflow's UI on the project's tracking store (on 127.0.0.1)."""
+    from dvflow.apps.ui import plan_ui, serve, shown_command
     from dvflow.errors import DvflowError
-    from dvflow.ui import plan_ui, serve, shown_command
 
     plan = plan_ui(port)
     if as_json:

@@ -1,0 +1,1 @@
+"""The applications built on the library: ``dvflow init`` (scaffold), ``demo`` and ``ui``."""

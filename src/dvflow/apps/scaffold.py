@@ -1,0 +1,397 @@
+"""Creating a project from dvflow's template (``templates/project``), or adopting a folder.
+
+A new project gets the template with its two tokens replaced, ``git init``, ``dvc init``,
+its raw data set tracked with ``dvc add``, and a first commit. An adopted folder gets only
+what it lacks: nothing is overwritten or committed, the user's work stays as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvflow.errors import DvflowError, ProjectInputError, one_line
+from dvflow.project import git_toplevel
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+NAME_TOKEN = "__PROJECT_NAME__"
+REQUIREMENTS_TOKEN = "__REQUIREMENTS__"
+# What any dvflow project needs; then what the template imports (templates/README.md).
+CORE_DISTRIBUTIONS = ("dvflow", "dvc", "mlflow")
+REQUIRED_DISTRIBUTIONS = (*CORE_DISTRIBUTIONS, "scikit-learn", "pandas", "matplotlib", "pytest")
+RAW_DATA = "data/raw/breast_cancer.csv"
+DATASET_SCRIPT = "src/make_dataset.py"
+FIRST_COMMIT_MESSAGE = "Create project with dvflow init"
+
+# The template files any project gets. The others are the starter pipeline, added only
+# without a dvc.yaml: next to the user's own pipeline they would be orphans.
+_SUPPORT_FILES = {".gitignore", ".dvcignore", ".dockerignore", "Dockerfile", "requirements.txt"}
+# An existing ignore file gets the template's missing patterns appended: without them
+# the local MLflow store (mlflow.db, mlartifacts/) would end up in git.
+_IGNORE_FILES = {".gitignore", ".dvcignore"}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ScaffoldReport:
+    """What ``create_project`` did. Paths are relative to ``path``, with ``/``.
+
+    Attributes:
+        path: the project folder.
+        name: the project's name (the folder's name).
+        here: whether an existing folder was adopted.
+        created: template files written.
+        kept: template files left alone because the project already had them.
+        updated: existing ignore files the template's missing patterns were appended to.
+        skipped: starter-pipeline files not added because the project has a dvc.yaml.
+        git_initialised: whether ``git init`` ran.
+        dvc_initialised: whether ``dvc init`` ran.
+        dataset_added: whether the raw data set was written and tracked with ``dvc add``.
+        pipeline_kept: whether the project had its own ``dvc.yaml`` (then no data set).
+        commit: the first commit's hash (new projects only).
+        git_add: what the user should ``git add`` (adopted folders only).
+        notes: what the user should check or do by hand.
+    """
+
+    path: Path
+    name: str
+    here: bool
+    created: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    git_initialised: bool = False
+    dvc_initialised: bool = False
+    dataset_added: bool = False
+    pipeline_kept: bool = False
+    commit: str | None = None
+    git_add: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return {**asdict(self), "path": str(self.path)}
+
+
+def create_project(
+    path: Path, *, here: bool = False, progress: Progress | None = None
+) -> ScaffoldReport:
+    """Create a dvflow project in ``path``, or adopt the existing folder ``path``.
+
+    Args:
+        path: a new or empty folder; with ``here``, an existing folder or repository.
+        here: add only what is missing, never overwrite a file, and do not commit.
+        progress: called with a short line before each slow step.
+
+    Returns:
+        What was created, kept and initialised.
+
+    Raises:
+        ProjectInputError: ``path`` is not empty (without ``here``) or not a folder.
+        DvflowError: git, DVC or the data set script failed. A new project is then
+            removed again, so that the command can simply be run once more.
+    """
+    root = Path(path).expanduser().resolve()
+    say = progress or (lambda _line: None)
+    return _adopt(root, say) if here else _create(root, say)
+
+
+def _create(root: Path, say: Progress) -> ScaffoldReport:
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        adopt = f"adopt it with 'dvflow init --here {shlex.quote(str(root))}', or "
+        raise ProjectInputError(
+            f"{root} {'is not empty' if root.is_dir() else 'is a file'}: "
+            f"{adopt if root.is_dir() else ''}name a new or empty folder."
+        )
+    made = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    report = ScaffoldReport(path=root, name=root.name, here=False)
+    try:
+        _copy_template(root, report, starter=True)
+        _git_init(root, report, say)
+        _dvc_init(root, report, say, subdir=False)
+        _add_dataset(root, report, say)
+        say(f"first commit: {FIRST_COMMIT_MESSAGE}")
+        report.commit = commit_everything(root, FIRST_COMMIT_MESSAGE)
+    except BaseException:
+        # Everything in the folder is ours: remove it, so a second try starts clean.
+        _remove_created(root, made)
+        raise
+    return report
+
+
+def _adopt(root: Path, say: Progress) -> ScaffoldReport:
+    if not root.is_dir():
+        raise ProjectInputError(
+            f"{root} is not an existing folder: --here adopts one, 'dvflow init DIR' creates one."
+        )
+    existed = {child.name for child in root.iterdir()}
+    report = ScaffoldReport(path=root, name=root.name, here=True)
+    report.pipeline_kept = (root / "dvc.yaml").exists()
+    _copy_template(root, report, starter=not report.pipeline_kept)
+    git_root = git_toplevel(root)
+    if git_root is None:
+        _git_init(root, report, say)
+        git_root = root
+    if not _inside_dvc_project(root, git_root):
+        # A folder inside a larger repository becomes a DVC project of its own.
+        _dvc_init(root, report, say, subdir=git_root != root)
+    if not report.pipeline_kept:
+        _add_dataset(root, report, say)
+    report.notes.extend(_kept_file_notes(root, report))
+    report.git_add = _paths_to_stage(report, existed)
+    return report
+
+
+def _copy_template(root: Path, report: ScaffoldReport, *, starter: bool) -> None:
+    requirements = "\n".join(map(_pin, REQUIRED_DISTRIBUTIONS))
+    tokens = {NAME_TOKEN: root.name, REQUIREMENTS_TOKEN: requirements}
+    for relative, data in _template_files():
+        target = root / relative
+        if target.exists() or target.is_symlink():
+            if relative in _IGNORE_FILES and target.is_file() and _append_patterns(target, data):
+                report.updated.append(relative)
+            else:
+                report.kept.append(relative)
+            continue
+        if not starter and relative not in _SUPPORT_FILES:
+            report.skipped.append(relative)
+            continue
+        content = _fill_tokens(relative, data, tokens)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # "x": never write through a file that appeared meanwhile.
+            with target.open("xb") as file:
+                file.write(content)
+        except (FileExistsError, NotADirectoryError):
+            report.skipped.append(relative)
+            report.notes.append(f"{relative} not added: a file is in the way of its folder.")
+            continue
+        report.created.append(relative)
+
+
+def _template_files() -> Iterator[tuple[str, bytes]]:
+    """Every file of the template as (relative path with ``/``, bytes)."""
+
+    def walk(folder: Traversable, prefix: str) -> Iterator[tuple[str, bytes]]:
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.name == "__pycache__" or entry.name.endswith(".pyc"):
+                continue  # left behind if the template's own tests ran in place
+            if entry.is_dir():
+                yield from walk(entry, f"{prefix}{entry.name}/")
+            else:
+                yield f"{prefix}{entry.name}", entry.read_bytes()
+
+    yield from walk(_template_root(), "")
+
+
+def _template_root() -> Traversable:
+    from importlib.resources import files
+
+    return files("dvflow.apps") / "templates" / "project"
+
+
+def _fill_tokens(relative: str, data: bytes, tokens: dict[str, str]) -> bytes:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data  # a binary file has no tokens
+    for token, value in tokens.items():
+        text = text.replace(token, value)
+    if any(token in text for token in tokens):
+        raise DvflowError(f"a template token is left in {relative}: a bug in dvflow.")
+    return text.encode("utf-8")
+
+
+def _append_patterns(target: Path, template: bytes) -> bool:
+    """Append the template's ignore patterns that ``target`` lacks; whether any were."""
+    existing = target.read_text(encoding="utf-8", errors="replace")
+    present = {line.strip() for line in existing.splitlines()}
+    missing = [
+        line.strip()
+        for line in template.decode("utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and line.strip() not in present
+    ]
+    if not missing:
+        return False
+    separator = "" if not existing else "\n" if existing.endswith("\n") else "\n\n"
+    with target.open("a", encoding="utf-8") as file:
+        file.write(separator + "# Added by dvflow init\n" + "\n".join(missing) + "\n")
+    return True
+
+
+def _pin(name: str) -> str:
+    """``name==version`` if the distribution is installed here (editable too), else ``name``."""
+    from importlib import metadata
+
+    try:
+        return f"{name}=={metadata.version(name)}"
+    except metadata.PackageNotFoundError:
+        return name
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise DvflowError("git is not installed or not on PATH. Install git first.") from None
+    if check and result.returncode != 0:
+        detail = one_line(result.stderr, last=True) or f"exit code {result.returncode}"
+        raise DvflowError(f"'git {' '.join(args)}' failed in {cwd}: {detail}")
+    return result
+
+
+def _git_init(root: Path, report: ScaffoldReport, say: Progress) -> None:
+    say("git init (branch main)")
+    _git(root, "init", "-q")
+    # Rather than `init -b main` (git >= 2.28): any git names the branch this way.
+    _git(root, "symbolic-ref", "HEAD", "refs/heads/main")
+    report.git_initialised = True
+
+
+def _inside_dvc_project(root: Path, git_root: Path) -> bool:
+    """Whether ``root`` or a folder above it, within the repository, holds ``.dvc/``."""
+    folders = [root, *root.parents]
+    within = folders[: folders.index(git_root) + 1] if git_root in folders else [root]
+    return any((folder / ".dvc").is_dir() for folder in within)
+
+
+def commit_everything(root: Path, message: str) -> str:
+    """Commit all of a project dvflow created itself; return the commit's hash.
+
+    Only for this commit, and only what git lacks, a fallback identity is given: the
+    user's git config stays untouched.
+    """
+    identity: list[str] = []
+    for key, fallback in (("user.name", "dvflow"), ("user.email", "dvflow@localhost")):
+        if not _git(root, "config", key, check=False).stdout.strip():
+            identity += ["-c", f"{key}={fallback}"]
+    _git(root, "add", "-A")
+    _git(root, *identity, "commit", "-q", "-m", message)
+    return _git(root, "rev-parse", "HEAD").stdout.strip()
+
+
+@contextmanager
+def _dvc_api(what: str) -> Iterator[Any]:
+    """DVC's ``Repo`` class, quiet, with its errors turned into one-line dvflow errors."""
+    import logging
+
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    dvc_logger = logging.getLogger("dvc")
+    level = dvc_logger.level
+    # DVC prints its own next steps on stdout, which carries dvflow's report (or JSON).
+    dvc_logger.setLevel(logging.WARNING)
+    try:
+        yield Repo
+    except DvcException as exc:
+        raise DvflowError(f"{what} failed: {one_line(str(exc))}") from exc
+    finally:
+        dvc_logger.setLevel(level)
+
+
+def _dvc_init(root: Path, report: ScaffoldReport, say: Progress, *, subdir: bool) -> None:
+    say("dvc init")
+    # Keeps an existing .dvcignore (the template's); stages .dvc/ as `dvc init` does.
+    with _dvc_api(f"dvc init in {root}") as repo_class:
+        repo_class.init(str(root), subdir=subdir).close()
+    report.dvc_initialised = True
+
+
+def _add_dataset(root: Path, report: ScaffoldReport, say: Progress) -> None:
+    """Write the raw data set if needed and track it with ``dvc add``."""
+    csv = root / RAW_DATA
+    if csv.with_name(f"{csv.name}.dvc").exists():
+        return
+    if not csv.exists():
+        if DATASET_SCRIPT not in report.created:
+            report.notes.append(
+                f"{DATASET_SCRIPT} was there before and was not run: put the raw data at"
+                f" {RAW_DATA} and run 'dvc add {RAW_DATA}'."
+            )
+            return
+        say(f"writing the raw data set {RAW_DATA}")
+        result = subprocess.run(
+            [sys.executable, DATASET_SCRIPT], cwd=root, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            missing_module = "ModuleNotFoundError" in result.stderr
+            hint = " Run 'pip install -r requirements.txt' first." if missing_module else ""
+            detail = one_line(result.stderr, last=True) or f"exit code {result.returncode}"
+            raise DvflowError(f"{DATASET_SCRIPT} failed: {detail}.{hint}")
+    say(f"dvc add {RAW_DATA}")
+    with _dvc_api(f"dvc add {RAW_DATA}") as repo_class, repo_class(str(root)) as repo:
+        repo.add(str(csv))
+    report.dataset_added = True
+
+
+def _kept_file_notes(root: Path, report: ScaffoldReport) -> Iterator[str]:
+    """What an adopted project's own files lack for dvflow or the starter pipeline."""
+    if "requirements.txt" in report.kept and (root / "requirements.txt").is_file():
+        text = (root / "requirements.txt").read_text(errors="replace").lower()
+        lacking = [n for n in CORE_DISTRIBUTIONS if not re.search(rf"^\s*{n}\b", text, re.M)]
+        if lacking:
+            yield f"requirements.txt was kept; add {', '.join(map(_pin, lacking))} to it."
+    if "params.yaml" in report.kept and "dvc.yaml" in report.created:
+        lacking = _missing_params(root / "params.yaml")
+        if lacking:
+            yield (
+                f"params.yaml was kept; the starter pipeline in dvc.yaml also reads "
+                f"{', '.join(lacking)}: add them before 'dvflow repro'."
+            )
+
+
+def _missing_params(params_file: Path) -> list[str]:
+    """The starter pipeline's params that ``params_file`` does not define."""
+    import yaml
+
+    template = yaml.safe_load((_template_root() / "params.yaml").read_text(encoding="utf-8"))
+    try:
+        own = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        own = None  # unreadable: every param counts as missing
+    sections = own if isinstance(own, dict) else {}
+    return [
+        f"{section}.{key}"
+        for section, values in template.items()
+        for key in values
+        if not isinstance(sections.get(section), dict) or key not in sections[section]
+    ]
+
+
+def _paths_to_stage(report: ScaffoldReport, existed: set[str]) -> list[str]:
+    """What to ``git add``, a new top-level folder named once rather than file by file."""
+    paths = [*report.created, *report.updated]
+    if report.dvc_initialised:
+        paths += [".dvc/config", ".dvc/.gitignore"]
+    if report.dataset_added:
+        # `dvc add` writes the .dvc file and lists the data in the folder's .gitignore.
+        paths += [f"{RAW_DATA}.dvc", f"{RAW_DATA.rpartition('/')[0]}/.gitignore"]
+    shown = set()
+    for path in paths:
+        top, _, rest = path.partition("/")
+        shown.add(f"{top}/" if rest and top not in existed else path)
+    return sorted(shown)
+
+
+def _remove_created(root: Path, made: bool) -> None:
+    # The folder itself if this call made it, else only what it put in the empty folder.
+    for child in [root] if made else list(root.iterdir()):
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)

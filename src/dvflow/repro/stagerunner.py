@@ -1,0 +1,189 @@
+"""One stage at a time: the ``repro_fn`` dvflow gives DVC's ``Repo.reproduce``.
+
+``StageRunner`` wraps DVC's own per-stage function (``_reproduce_stage``): before a stage
+it names the stage in ``MLFLOW_RUN_CONTEXT`` (through DVC's ``run_env``); after it, it
+hands the recorder the stage's outcome (status, duration, exit code, stderr tail, data
+versions, params, metrics and plots).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvflow import env
+from dvflow.errors import ProjectInputError, one_line
+from dvflow.recorder.link import RecorderLink
+from dvflow.recorder.protocol import StageOutcome
+from dvflow.repro.capture import StderrTail
+from dvflow.snapshot.redact import redact_text
+from dvflow.snapshot.results import collect_results
+from dvflow.tracking import schema as tags
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+    from dvc.stage import Stage
+
+    from dvflow.repro.options import ReproOptions
+
+_EXIT = re.compile(r"exited with (-?\d+)")
+_KILLED_EXIT_CODES = (-2, -15, 130, 143)
+
+
+class RunCacheWatch(logging.Filter):
+    """Notices DVC restoring a stage from its run cache instead of running it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.restored = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "is cached - skipping run" in str(record.msg):
+            self.restored = True
+        return True
+
+
+def _stage_files(stage: Stage) -> tuple[list[Path], list[Path]]:
+    metrics = [Path(out.fs_path) for out in stage.outs if out.metric]
+    plots = [Path(out.fs_path) for out in stage.outs if out.plot]
+    return metrics, plots
+
+
+def is_recorded(stage: Stage) -> bool:
+    """Stages with a command (and imports) get a run; plain ``.dvc`` files do not."""
+    return bool(getattr(stage, "cmd", None)) or bool(getattr(stage, "is_import", False))
+
+
+class StageRunner:
+    """The ``repro_fn`` given to DVC: runs one stage with DVC's own function and reports
+    what happened to the recorder."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        recorder: RecorderLink,
+        tail: StderrTail,
+        invocation: str,
+        stage_env: dict[str, str],
+    ) -> None:
+        self.repo = repo
+        self.recorder = recorder
+        self.tail = tail
+        self.invocation = invocation
+        self.stage_env = stage_env
+        self.visited: list[Stage] = []
+        self.outcomes: dict[str, StageOutcome] = {}
+        self.interrupted = False
+        self.watch = RunCacheWatch()
+
+    def __call__(self, stage: Stage, **kwargs: Any) -> Stage | None:
+        from dvc.repo.reproduce import _reproduce_stage
+
+        from dvflow.snapshot.data import stage_versions
+        from dvflow.snapshot.params import stage_params
+
+        if kwargs.get("dry"):
+            # Only printing the commands: nothing runs, nothing is recorded.
+            return _reproduce_stage(stage, **kwargs)
+        self.visited.append(stage)
+        # DVC adds run_env to the stage command's environment: MLflow tags every run the
+        # command creates with this context, naming the invocation and the stage.
+        kwargs["run_env"] = {
+            **self.stage_env,
+            env.MLFLOW_RUN_CONTEXT: json.dumps(
+                {tags.INVOCATION: self.invocation, tags.DVC_STAGE: stage.addressing}
+            ),
+        }
+        self.tail.mark()
+        self.watch.restored = False
+        started = time.time()
+        status, exit_code, error, ret = "ran", None, None, None
+        try:
+            ret = _reproduce_stage(stage, **kwargs)
+            status = ("restored" if self.watch.restored else "ran") if ret else "skipped"
+        except KeyboardInterrupt:
+            status, self.interrupted = "killed", True
+            raise
+        except Exception as exc:
+            cause = exc.__cause__ or exc
+            error = str(cause)
+            match = _EXIT.search(error)
+            exit_code = int(match.group(1)) if match else None
+            killed = exit_code in _KILLED_EXIT_CODES
+            status = "killed" if killed else "failed"
+            self.interrupted = self.interrupted or killed
+            raise
+        finally:
+            if is_recorded(stage):
+                results = None
+                if status in ("ran", "restored", "failed"):
+                    metrics, plots = _stage_files(stage)
+                    results = collect_results(metrics, plots, Path(self.repo.root_dir))
+                outcome = StageOutcome(
+                    address=stage.addressing,
+                    status=status,
+                    started=started,
+                    ended=time.time(),
+                    versions=stage_versions(self.repo, stage),
+                    params=stage_params(stage),
+                    results=results,
+                    exit_code=exit_code if status != "ran" else 0,
+                    error=redact_text(error) if error else None,
+                    stderr_tail=(
+                        redact_text(self.tail.tail()) if status in ("failed", "killed") else None
+                    ),
+                )
+                self.outcomes[stage.addressing] = outcome
+                self.recorder.record(outcome)
+        return ret
+
+
+@dataclass
+class Ending:
+    """How DVC's part ended."""
+
+    failed: bool = False
+    interrupted: bool = False
+    failure: Exception | None = None
+
+
+def run_dvc(repo: Repo, options: ReproOptions, runner: StageRunner) -> Ending:
+    from dvc.exceptions import DvcException, ReproductionError
+
+    ending = Ending()
+    dvc_logger = logging.getLogger("dvc")
+    for handler in dvc_logger.handlers:
+        handler.addFilter(runner.watch)
+    try:
+        repo.reproduce(
+            targets=list(options.targets) or None,
+            force=options.force,
+            single_item=options.single_item,
+            downstream=options.downstream,
+            recursive=options.recursive,
+            all_pipelines=options.all_pipelines,
+            pull=options.pull,
+            dry=options.dry,
+            on_error="keep-going" if options.keep_going else "fail",
+            repro_fn=runner,
+        )
+    except KeyboardInterrupt:
+        ending.interrupted = True
+    except ReproductionError as exc:
+        ending.failed, ending.failure = True, exc
+        ending.interrupted = runner.interrupted
+    except DvcException as exc:
+        if not runner.visited:
+            raise ProjectInputError(
+                f"{one_line(exc)}. Fix it and run 'dvflow repro' again."
+            ) from exc
+        ending.failed, ending.failure = True, exc
+    finally:
+        for handler in dvc_logger.handlers:
+            handler.removeFilter(runner.watch)
+    return ending

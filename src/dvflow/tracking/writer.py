@@ -1,0 +1,224 @@
+"""Writing a snapshot into an MLflow run: tags, params, dataset inputs and artifacts.
+
+Everything goes through ``MlflowClient`` batch calls: one call per 100 params or tags,
+not one per item. MLflow's limits are read at run time; what does not fit (a value too
+long for a param, a key MLflow refuses, a param that already has another value in this
+run) is kept in an artifact, with a tag that points to it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvflow import __version__
+from dvflow.errors import DvflowWarning
+from dvflow.snapshot import Snapshot
+from dvflow.tracking import schema as tags
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from dvflow.snapshot.code import CodeVersion
+    from dvflow.snapshot.data import DataVersion
+
+
+def _valid_key(key: str) -> bool:
+    from mlflow.utils.validation import (
+        MAX_ENTITY_KEY_LENGTH,
+        path_not_unique,
+        validate_param_and_metric_name,
+    )
+
+    return (
+        len(key) <= MAX_ENTITY_KEY_LENGTH
+        and validate_param_and_metric_name(key)
+        and not path_not_unique(key)
+    )
+
+
+def data_tag(version: DataVersion) -> str:
+    """The tag name of a data version: ``dvc.dep.<path>`` or ``dvc.out.<path>``."""
+    prefix = tags.DVC_OUT_PREFIX if version.role == "out" else tags.DVC_DEP_PREFIX
+    return prefix + version.path
+
+
+def code_tags(code: CodeVersion | None) -> dict[str, str]:
+    """The git tags of the schema: commit, branch, remote, dirty state, fingerprint."""
+    found: dict[str, str] = {tags.VERSION: __version__}
+    if code is not None:
+        found[tags.GIT_DIRTY] = "true" if code.dirty else "false"
+        found[tags.FINGERPRINT] = code.fingerprint
+        if code.commit:
+            found[tags.GIT_COMMIT] = code.commit
+        if code.branch:
+            found[tags.GIT_BRANCH] = code.branch
+        if code.remote_url:
+            found[tags.GIT_REPO_URL] = code.remote_url
+    return found
+
+
+def snapshot_tags(snapshot: Snapshot, kind: str) -> dict[str, str]:
+    """The tags of the schema for ``snapshot`` (without the data-version tags)."""
+    found = {**code_tags(snapshot.code), tags.KIND: kind}
+    stage = snapshot.stage or snapshot.dvc.stage
+    if stage and kind == tags.KIND_STAGE:
+        found[tags.DVC_STAGE] = stage
+    if snapshot.dvc.exp_name:
+        found[tags.DVC_EXP_NAME] = snapshot.dvc.exp_name
+    if snapshot.dvc.exp_baseline:
+        found[tags.DVC_EXP_BASELINE] = snapshot.dvc.exp_baseline
+    return found
+
+
+def data_tags(versions: list[DataVersion]) -> dict[str, str]:
+    """``dvc.dep.<path>`` / ``dvc.out.<path>`` tags: the DVC hash of each path."""
+    return {data_tag(v): v.hash for v in versions if v.hash}
+
+
+def _param_value(value: Any) -> str:
+    # As MLflow's own log_param does: a script logging the same value must not conflict.
+    return str(value)
+
+
+def log_tags_and_params(
+    client: MlflowClient,
+    run_id: str,
+    tag_values: dict[str, str],
+    params: dict[str, Any],
+) -> dict[str, str]:
+    """Log tags and params in batches; return what did not fit (key -> value).
+
+    Params already logged in this run with the same value are skipped; with another
+    value they cannot change, so the new value goes to the overflow with a warning.
+    What did not fit is uploaded as ``dvflow/params_overflow/<time>.json``, and the tag
+    ``dvflow.params.overflow`` names that folder.
+    """
+    from mlflow.entities import Param, RunTag
+    from mlflow.utils.validation import (
+        MAX_PARAM_VAL_LENGTH,
+        MAX_PARAMS_TAGS_PER_BATCH,
+        MAX_TAG_VAL_LENGTH,
+    )
+
+    existing = client.get_run(run_id).data.params
+    overflow: dict[str, str] = {}
+    batch_params: list[Param] = []
+    for key, raw in params.items():
+        value = _param_value(raw)
+        if existing.get(key) == value:
+            continue
+        if key in existing:
+            warnings.warn(
+                f"param '{key}' is already {existing[key]!r} in run {run_id}; MLflow cannot "
+                f"change a param, so {value!r} is kept in {tags.ARTIFACT_DIR}/"
+                f"{tags.OVERFLOW_ARTIFACT_DIR}/",
+                DvflowWarning,
+                stacklevel=2,
+            )
+            overflow[key] = value
+        elif not _valid_key(key) or len(value) > MAX_PARAM_VAL_LENGTH:
+            overflow[key] = value
+        else:
+            batch_params.append(Param(key, value))
+    batch_tags = []
+    for key, value in tag_values.items():
+        if _valid_key(key) and len(value) <= MAX_TAG_VAL_LENGTH:
+            batch_tags.append(RunTag(key, value))
+        else:
+            overflow[f"tag:{key}"] = value
+    if overflow:
+        folder = f"{tags.ARTIFACT_DIR}/{tags.OVERFLOW_ARTIFACT_DIR}"
+        client.log_text(run_id, json.dumps(overflow, indent=2), f"{folder}/{time.time_ns()}.json")
+        batch_tags.append(RunTag(tags.LONG_PARAMS, f"{folder}/"))
+    items: list[Param | RunTag] = [*batch_params, *batch_tags]
+    for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+        chunk = items[start : start + MAX_PARAMS_TAGS_PER_BATCH]
+        client.log_batch(
+            run_id,
+            params=[p for p in chunk if isinstance(p, Param)],
+            tags=[t for t in chunk if isinstance(t, RunTag)],
+            synchronous=True,
+        )
+    return overflow
+
+
+def log_data_inputs(client: MlflowClient, run_id: str, versions: list[DataVersion]) -> None:
+    """Record each data version as an MLflow dataset input (digest = the DVC hash), so
+    that MLflow's UI lists them in its Datasets column."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.utils.validation import MAX_DATASET_DIGEST_SIZE, MAX_DATASETS_PER_BATCH
+
+    inputs = []
+    for v in versions:
+        if not v.hash:
+            continue
+        source = {"path": v.path, "stage": v.stage}
+        if v.remote:
+            source["remote"] = v.remote
+        context = "output" if v.role == "out" else "input"
+        inputs.append(
+            DatasetInput(
+                dataset=Dataset(
+                    name=v.path,
+                    digest=v.hash[:MAX_DATASET_DIGEST_SIZE],
+                    source_type="dvc",
+                    source=json.dumps(source, sort_keys=True),
+                    profile=json.dumps({"size": v.size, "nfiles": v.nfiles}),
+                ),
+                tags=[InputTag("mlflow.data.context", context)],
+            )
+        )
+    for start in range(0, len(inputs), MAX_DATASETS_PER_BATCH):
+        client.log_inputs(run_id, datasets=inputs[start : start + MAX_DATASETS_PER_BATCH])
+
+
+def log_files(
+    client: MlflowClient,
+    run_id: str,
+    snapshot: Snapshot,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """Upload the pipeline files, the environment, the snapshot and the git diff in one
+    ``log_artifacts`` call, under ``dvflow/``."""
+    with tempfile.TemporaryDirectory(prefix="dvflow-artifacts-") as tmp:
+        folder = Path(tmp)
+        for rel in snapshot.files:
+            target = folder / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes((snapshot.root / rel).read_bytes())
+        if snapshot.environment.requirements is not None:
+            (folder / "requirements.txt").write_text(snapshot.environment.requirements)
+        (folder / tags.ENVIRONMENT_ARTIFACT).write_text(
+            json.dumps(snapshot.environment.to_dict(), indent=2, default=str)
+        )
+        (folder / tags.SNAPSHOT_ARTIFACT).write_text(
+            json.dumps(snapshot.to_dict(), indent=2, default=str)
+        )
+        if snapshot.git_diff:
+            (folder / tags.DIFF_ARTIFACT).write_text(snapshot.git_diff)
+        for name, text in (extra or {}).items():
+            (folder / name).write_text(text)
+        client.log_artifacts(run_id, str(folder), tags.ARTIFACT_DIR)
+
+
+def record_snapshot(
+    client: MlflowClient,
+    run_id: str,
+    snapshot: Snapshot,
+    kind: str,
+    *,
+    extra_files: dict[str, str] | None = None,
+) -> None:
+    """Write ``snapshot`` into run ``run_id``: tags, params, dataset inputs, artifacts.
+
+    ``extra_files`` (name -> text) are uploaded beside the snapshot's own files.
+    """
+    all_tags = {**snapshot_tags(snapshot, kind), **data_tags(snapshot.data)}
+    log_tags_and_params(client, run_id, all_tags, snapshot.params)
+    log_data_inputs(client, run_id, snapshot.data)
+    log_files(client, run_id, snapshot, extra_files)
