@@ -17,6 +17,8 @@ from pathlib import Path
 from dvflow.errors import NotAProjectError
 
 _EXP_TEMP_PARTS = (".dvc", "tmp", "exps")
+# dvflow's own local state inside a project (never committed).
+STATE_DIR = Path(".dvflow") / "tmp"
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,12 @@ def start_run(
 
     from dvflow.snapshot import take_snapshot
     from dvflow.tracking.writer import record_snapshot
-    from dvflow.workspace import open_session, resolve_target
+    from dvflow.workspace import Workspace
 
     project = _project()
-    target = resolve_target(project, experiment=experiment)
-    session = open_session(target, project)
-    mlflow.set_tracking_uri(target.tracking_uri)
+    workspace = Workspace.of(project, experiment=experiment)
+    session = workspace.session()
+    mlflow.set_tracking_uri(workspace.tracking_uri)
     stage = os.environ.get(env.DVC_STAGE)
     attach_to = os.environ.get(env.MLFLOW_RUN_ID)
     kind = schema.KIND_STAGE if stage else schema.KIND_SCRIPT

@@ -55,7 +55,8 @@ def repro_command(
 ) -> None:
     """Run the DVC pipeline and record every stage in MLflow."""
     from dvflow.errors import TrackingStoreError
-    from dvflow.repro.pipeline import ReproOptions, reproduce
+    from dvflow.repro.options import ReproOptions
+    from dvflow.repro.pipeline import reproduce
 
     options = ReproOptions(
         targets=targets,
@@ -98,6 +99,8 @@ def repro_command(
         )
     elif not dry:
         _print_summary(result)
+    for warning in result.warnings:
+        click.echo(f"dvflow: warning: {warning}", err=True)
     if result.tracking_error:
         raise TrackingStoreError(
             result.tracking_uri,
@@ -119,7 +122,7 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 def _print_summary(result: object) -> None:
-    from dvflow.repro.pipeline import ReproResult
+    from dvflow.repro.result import ReproResult
 
     assert isinstance(result, ReproResult)
     echo = click.echo

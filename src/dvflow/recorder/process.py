@@ -1,10 +1,10 @@
 """The recorder process of ``dvflow repro``: it writes the runs while DVC runs stages.
 
 DVC runs in dvflow's own process. MLflow is imported, the store opened and the runs
-written here, in a separate process (``python -m dvflow.recorder.process``), started when the
-pipeline starts: it uses the machine's other core, and never holds the GIL
-that DVC's own work between stages needs. Events arrive as JSON lines on stdin (see
-``outcome.py``), in DVC's execution order; the answer is one JSON line on stdout.
+written here, in a separate process (``python -m dvflow.recorder.process``) started
+before DVC is even imported: it uses the machine's other core and never holds the GIL
+that DVC's own work between stages needs. Messages arrive as JSON lines on stdin (see
+``protocol.py``), in DVC's execution order; the answer is one JSON line on stdout.
 
 One parent run (``dvflow.kind=pipeline``) is created lazily, when the first stage
 actually runs, so an up-to-date pipeline leaves no run behind. If dvflow's process
@@ -13,20 +13,34 @@ dies without saying how the pipeline ended, every run this process opened ends K
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dvflow.errors import one_line
-from dvflow.recorder.protocol import StageOutcome, results_from_dict
-from dvflow.snapshot.environment import read_environment
-from dvflow.snapshot.results import Results
+from dvflow.recorder.protocol import (
+    Abort,
+    Answer,
+    Finish,
+    ProtocolError,
+    StageOutcome,
+    StageStatus,
+    Start,
+    decode,
+    encode,
+)
 from dvflow.tracking import schema as tags
-from dvflow.tracking.writer import data_tags, log_data_inputs, log_tags_and_params
+from dvflow.tracking.writer import (
+    context_tags,
+    data_tags,
+    log_data_inputs,
+    log_tags_and_params,
+    result_tags,
+)
 from dvflow.workspace import Session, Target, open_session
 
 if TYPE_CHECKING:
@@ -34,16 +48,8 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
     from dvflow.snapshot import Snapshot
+    from dvflow.snapshot.results import Results
 
-# Stage status -> the MLflow status its run ends with.
-RUN_STATUS = {
-    "ran": "FINISHED",
-    "restored": "FINISHED",
-    "skipped": "FINISHED",
-    "not-run": "KILLED",  # cancelled: a stage before it failed or was interrupted
-    "failed": "FAILED",
-    "killed": "KILLED",
-}
 STDERR_ARTIFACT = "stderr-tail.txt"
 
 
@@ -54,21 +60,15 @@ def _ms(seconds: float) -> int:
 class Recorder:
     """Records one ``dvflow repro`` invocation in MLflow."""
 
-    def __init__(
-        self,
-        root: Path,
-        session: Session,
-        invocation: str,
-        base_tags: dict[str, str],
-        started_at: float,
-    ) -> None:
-        self.root = root
+    def __init__(self, start: Start, session: Session) -> None:
+        self.root = Path(start.root)
+        self.start = start
         self.session = session
-        self.invocation = invocation
-        self.base_tags = base_tags
-        self.started_at = started_at
+        self.invocation = start.invocation
+        self.base_tags = start.base_tags
         self.parent_run_id: str | None = None
         self.recorded: dict[str, str] = {}  # stage address -> run id
+        self.warnings: list[str] = []
         self._pending: list[StageOutcome] = []
 
     @property
@@ -88,7 +88,7 @@ class Recorder:
     def handle(self, outcome: StageOutcome) -> None:
         """Record one stage; skipped stages wait until a stage really runs."""
         self._pending.append(outcome)
-        if self.parent_run_id is None and outcome.status == "skipped":
+        if self.parent_run_id is None and outcome.status is StageStatus.SKIPPED:
             return
         if self.parent_run_id is None:
             self._create_parent()
@@ -100,11 +100,15 @@ class Recorder:
             self.recorded[waiting.address] = waiting.run_id or ""
         self._pending.clear()
 
+    def _context(self, source_name: str) -> dict[str, str]:
+        return context_tags(source_name, self.start.user)
+
     def _create_parent(self) -> None:
         run = self.client.create_run(
             self.session.experiment_id,
-            start_time=_ms(self.started_at),
+            start_time=_ms(self.start.started_at),
             tags={
+                **self._context(self.start.source_name),
                 **self.base_tags,
                 tags.KIND: tags.KIND_PIPELINE,
                 tags.INVOCATION: self.invocation,
@@ -130,7 +134,9 @@ class Recorder:
     def _record_stage(self, outcome: StageOutcome) -> None:
         assert self.parent_run_id is not None
         client = self.client
-        script_runs = self._script_runs(outcome.address) if outcome.status != "skipped" else []
+        script_runs = (
+            self._script_runs(outcome.address) if outcome.status is not StageStatus.SKIPPED else []
+        )
         top = [r for r in script_runs if tags.PARENT_RUN_ID not in r.data.tags]
         if top:
             run = top[0]
@@ -143,7 +149,11 @@ class Recorder:
                 self.session.experiment_id,
                 start_time=_ms(outcome.started),
                 run_name=outcome.address,
-                tags={tags.INVOCATION: self.invocation, tags.DVC_STAGE: outcome.address},
+                tags={
+                    **self._context(outcome.command or outcome.address),
+                    tags.INVOCATION: self.invocation,
+                    tags.DVC_STAGE: outcome.address,
+                },
             )
         run_id = run.info.run_id
         outcome.run_id = run_id
@@ -155,9 +165,9 @@ class Recorder:
             tags.PARENT_RUN_ID: self.parent_run_id,
             tags.RUN_NAME: outcome.address,
             tags.INVOCATION: self.invocation,
-            tags.STAGE_STATUS: outcome.status,
+            tags.STAGE_STATUS: outcome.status.value,
         }
-        if outcome.status not in ("skipped", "not-run"):
+        if outcome.status not in (StageStatus.SKIPPED, StageStatus.NOT_RUN):
             stage_tags[tags.STAGE_DURATION] = f"{outcome.ended - outcome.started:.3f}"
         if outcome.exit_code is not None:
             stage_tags[tags.STAGE_EXIT_CODE] = str(outcome.exit_code)
@@ -171,13 +181,13 @@ class Recorder:
             text = (outcome.error or "") + "\n" + (outcome.stderr_tail or "")
             client.log_text(run_id, text.strip() + "\n", f"{tags.ARTIFACT_DIR}/{STDERR_ARTIFACT}")
         current = client.get_run(run_id).info
-        wanted = RUN_STATUS[outcome.status]
+        wanted = outcome.status.run_status
         if current.status != wanted:
             client.set_terminated(run_id, wanted, end_time=current.end_time or _ms(outcome.ended))
 
     def _log_results_to(self, run_id: str, results: Results, skip: set[str], stamp: int) -> None:
-        """Metrics, histories and images; a summary value whose history is logged (as
-        DVCLive writes both) is not logged a second time."""
+        """Metrics, histories, images and plot data; a summary value whose history is
+        logged (as DVCLive writes both) is not logged a second time."""
         from mlflow.entities import Metric
 
         metrics = [
@@ -189,53 +199,51 @@ class Recorder:
             if name not in skip:
                 metrics += [Metric(name, value, stamp, step) for step, value in points]
         self._log_metrics(run_id, metrics)
-        for image in results.images:
-            rel = image.relative_to(self.root).parent.as_posix()
-            self.client.log_artifact(run_id, str(image), rel if rel != "." else None)
+        for path in [*results.images, *getattr(results, "data_plots", [])]:
+            rel = (
+                path.relative_to(self.root).parent.as_posix()
+                if path.is_relative_to(self.root)
+                else "."
+            )
+            self.client.log_artifact(run_id, str(path), rel if rel != "." else None)
 
     def _log_metrics(self, run_id: str, metrics: list[Any]) -> None:
-        from mlflow.utils.validation import MAX_METRICS_PER_BATCH
+        from dvflow.integrations.mlflow_internals import MAX_METRICS_PER_BATCH
 
         for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
             self.client.log_batch(
                 run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH], synchronous=True
             )
 
-    def finish(
-        self,
-        status: str,
-        snapshot: Snapshot | None,
-        results: Results | None,
-        lineage: dict[str, str],
-        force_parent: bool,
-    ) -> None:
-        """Complete and close the parent run (created now with ``force_parent``)."""
-        if self.parent_run_id is None and force_parent:
+    def finish(self, finish: Finish, snapshot: Snapshot | None) -> None:
+        """Complete and close the parent run (created now with ``force_parent``), and tag
+        every run of the invocation with the code state it left."""
+        if self.parent_run_id is None and finish.force_parent:
             self._create_parent()
             self._flush_pending()
-        if self.parent_run_id is not None:
-            self._complete_parent(status, snapshot, results, lineage)
-
-    def _complete_parent(
-        self,
-        status: str,
-        snapshot: Snapshot | None,
-        results: Results | None,
-        lineage: dict[str, str],
-    ) -> None:
+        if self.parent_run_id is None:
+            return
+        from dvflow.snapshot.code import CodeVersion
         from dvflow.tracking.writer import record_snapshot
 
         parent = self.parent_run_id
-        assert parent is not None
         if snapshot is not None:
-            record_snapshot(self.client, parent, snapshot, tags.KIND_PIPELINE, extra_files=lineage)
-        if results is not None:
-            self._log_results_to(parent, results, set(), _ms(time.time()))
-        self.client.set_terminated(parent, status)
+            record_snapshot(
+                self.client, parent, snapshot, tags.KIND_PIPELINE, extra_files=finish.lineage
+            )
+        left = result_tags(CodeVersion(**finish.result_code)) if finish.result_code else {}
+        if left:
+            from mlflow.entities import RunTag
+
+            for run_id in [parent, *filter(None, self.recorded.values())]:
+                self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in left.items()])
+        if finish.results is not None:
+            self._log_results_to(parent, finish.results, set(), _ms(time.time()))
+        self.client.set_terminated(parent, finish.status)
 
     def close_open_runs(self, status: str) -> None:
         """After an error, or when dvflow's process vanished: leave no run of this
-        invocation RUNNING."""
+        invocation RUNNING. What cannot be closed is said, not swallowed."""
         if self.parent_run_id is None:
             return
         ending = "FAILED" if status == "FINISHED" else status
@@ -248,58 +256,63 @@ class Recorder:
                     self.client.set_terminated(run.info.run_id, ending)
             if self.client.get_run(self.parent_run_id).info.status == "RUNNING":
                 self.client.set_terminated(self.parent_run_id, ending)
-        except Exception:
-            pass
+        except Exception as exc:  # the store itself is what failed: report, go on
+            self.warnings.append(
+                f"could not close the runs of invocation {self.invocation} "
+                f"({type(exc).__name__}: {one_line(exc)}); they may show RUNNING in MLflow"
+            )
 
 
-def _serve(lines: Any, reply: Any) -> None:
-    """Read events until ``finish`` (or end of input), write one JSON answer."""
+def _serve(lines: Iterator[str], reply: IO[str]) -> None:
+    """Read messages until ``Finish`` (or end of input), write one ``Answer``."""
     from dvflow.snapshot import snapshot_from_dict
+    from dvflow.snapshot.environment import read_environment
 
-    init = json.loads(next(lines))
-    root = Path(init["root"])
-    target = Target(
-        init["tracking_uri"],
-        init["experiment"],
-        Path(init["artifacts"]) if init["artifacts"] else None,
-    )
+    try:
+        start = decode(next(lines))
+    except (StopIteration, ProtocolError):
+        return  # dvflow's process went away (or sent nothing we know) before a word
+    if not isinstance(start, Start):
+        return  # Abort: nothing ran, nobody waits for an answer
     recorder: Recorder | None = None
     error: str | None = None
     status = "KILLED"  # if dvflow's process vanishes without a word
     try:
-        session = open_session(target)
-        recorder = Recorder(
-            root, session, init["invocation"], init["base_tags"], init["started_at"]
+        target = Target(
+            start.tracking_uri,
+            start.experiment,
+            Path(start.artifacts) if start.artifacts else None,
         )
+        recorder = Recorder(start, open_session(target))
         recorder.warm_up()
-        environment = read_environment(root)
+        environment = read_environment(Path(start.root))
         for line in lines:
-            event = json.loads(line)
-            if event["type"] == "abort":
+            message = decode(line)
+            if isinstance(message, Abort):
                 return  # nothing ran: nothing to record, nobody waits for an answer
-            if event["type"] == "stage":
-                recorder.handle(StageOutcome.from_dict(event["outcome"]))
+            if isinstance(message, StageOutcome):
+                recorder.handle(message)
                 continue
-            status = event["status"]
-            snapshot = (
-                snapshot_from_dict(event["snapshot"], environment) if event["snapshot"] else None
-            )
-            results = results_from_dict(event["results"]) if event["results"] else None
-            recorder.finish(status, snapshot, results, event["lineage"], event["force_parent"])
-            break
+            if isinstance(message, Finish):
+                status = message.status
+                snapshot = (
+                    snapshot_from_dict(message.snapshot, environment) if message.snapshot else None
+                )
+                recorder.finish(message, snapshot)
+                break
         else:
-            recorder.finish("KILLED", None, None, {}, False)
             recorder.close_open_runs("KILLED")
     except Exception as exc:
         error = f"{type(exc).__name__}: {one_line(exc)}"
         if recorder is not None:
             recorder.close_open_runs(status)
-    answer = {
-        "parent_run_id": recorder.parent_run_id if recorder else None,
-        "runs": recorder.recorded if recorder else {},
-        "error": error,
-    }
-    reply.write(json.dumps(answer) + "\n")
+    answer = Answer(
+        parent_run_id=recorder.parent_run_id if recorder else None,
+        runs=recorder.recorded if recorder else {},
+        error=error,
+        warnings=recorder.warnings if recorder else [],
+    )
+    reply.write(encode(answer) + "\n")
     reply.flush()
 
 
@@ -312,6 +325,10 @@ def main() -> None:
     answer = os.fdopen(os.dup(1), "w")
     sys.stdout.flush()
     os.dup2(2, 1)
+    # mlflow loads while dvflow's process reads the project; the store is opened only
+    # once the Start message says the project is sound.
+    import mlflow  # noqa: F401
+
     _serve(iter(sys.stdin.readline, ""), answer)
     # The answer is written and every run closed: skip the second that tearing down
     # mlflow's modules costs, which dvflow's process would otherwise wait for.

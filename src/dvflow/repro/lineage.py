@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from dvflow.recorder.protocol import StageStatus
+
 _CHAR_W = 8.0  # pixels per layout column
 _LINE_H = 18.0  # pixels per layout line
 _COLOURS = {
-    "ran": "#d8f5d0",
-    "skipped": "#e8eef7",
-    "failed": "#f9d0d0",
-    "not-run": "#eeeeee",
-    "restored": "#fff2c6",
-    "killed": "#f9d0d0",
+    StageStatus.RAN: "#d8f5d0",
+    StageStatus.SKIPPED: "#e8eef7",
+    StageStatus.FAILED: "#f9d0d0",
+    StageStatus.NOT_RUN: "#eeeeee",
+    StageStatus.RESTORED: "#fff2c6",
+    StageStatus.KILLED: "#f9d0d0",
 }
 
 
@@ -25,13 +27,13 @@ class Node:
     """One stage of the picture."""
 
     address: str
-    status: str
+    status: StageStatus
     hash: str | None
 
     @property
     def label(self) -> str:
         short = f" {self.hash[:8]}" if self.hash else ""
-        return f"{self.address} [{self.status}]{short}"
+        return f"{self.address} [{self.status.value}]{short}"
 
 
 def components(
@@ -55,13 +57,13 @@ def components(
 def as_text(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
     """The graph drawn with DVC's ``dvc dag`` renderer, one pipeline after the other;
     ``edges`` go from a stage to the stage it depends on."""
-    from dvc.dagascii import draw
+    from dvflow.integrations.dvc_internals import draw_graph
 
     drawings = []
     for part_nodes, part_edges in components(nodes, edges):
         labels = {node.address: node.label for node in part_nodes}
         drawings.append(
-            draw(list(labels.values()), [(labels[a], labels[b]) for a, b in part_edges])
+            draw_graph(list(labels.values()), [(labels[a], labels[b]) for a, b in part_edges])
         )
     return "\n\n".join(drawings) + "\n"
 
@@ -69,13 +71,11 @@ def as_text(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
 def _layout(nodes: list[Node], edges: list[tuple[str, str]]) -> tuple[list[Any], list[Any]]:
     """Boxes (x, y, w, h, node) and polylines of one pipeline, in pixels, from DVC's
     (grandalf's) Sugiyama layout."""
-    from dvc.dagascii import _build_sugiyama_layout
+    from dvflow.integrations.dvc_internals import sugiyama_layout
 
     by_label = {node.label: node for node in nodes}
     labels = {node.address: node.label for node in nodes}
-    layout = _build_sugiyama_layout(
-        list(labels.values()), [(labels[a], labels[b]) for a, b in edges]
-    )
+    layout = sugiyama_layout(list(labels.values()), [(labels[a], labels[b]) for a, b in edges])
     boxes = []
     for vertex in layout.g.sV:
         x = (vertex.view.xy[0] - vertex.view.w / 2.0) * _CHAR_W

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from dvflow import env
 from dvflow.errors import ProjectInputError, one_line
+from dvflow.integrations.dvc_internals import RUN_CACHE_RESTORED_MESSAGE, reproduce_stage
 from dvflow.recorder.link import RecorderLink
-from dvflow.recorder.protocol import StageOutcome
+from dvflow.recorder.protocol import StageOutcome, StageStatus
 from dvflow.repro.capture import StderrTail
 from dvflow.snapshot.redact import redact_text
 from dvflow.snapshot.results import collect_results
@@ -43,7 +44,7 @@ class RunCacheWatch(logging.Filter):
         self.restored = False
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if "is cached - skipping run" in str(record.msg):
+        if RUN_CACHE_RESTORED_MESSAGE in str(record.msg):
             self.restored = True
         return True
 
@@ -52,6 +53,13 @@ def _stage_files(stage: Stage) -> tuple[list[Path], list[Path]]:
     metrics = [Path(out.fs_path) for out in stage.outs if out.metric]
     plots = [Path(out.fs_path) for out in stage.outs if out.plot]
     return metrics, plots
+
+
+def _command(stage: Stage) -> str | None:
+    cmd = getattr(stage, "cmd", None)
+    if isinstance(cmd, list):
+        cmd = " && ".join(cmd)
+    return redact_text(cmd) if cmd else None
 
 
 def is_recorded(stage: Stage) -> bool:
@@ -82,14 +90,12 @@ class StageRunner:
         self.watch = RunCacheWatch()
 
     def __call__(self, stage: Stage, **kwargs: Any) -> Stage | None:
-        from dvc.repo.reproduce import _reproduce_stage
-
         from dvflow.snapshot.data import stage_versions
         from dvflow.snapshot.params import stage_params
 
         if kwargs.get("dry"):
             # Only printing the commands: nothing runs, nothing is recorded.
-            return _reproduce_stage(stage, **kwargs)
+            return reproduce_stage()(stage, **kwargs)
         self.visited.append(stage)
         # DVC adds run_env to the stage command's environment: MLflow tags every run the
         # command creates with this context, naming the invocation and the stage.
@@ -102,12 +108,15 @@ class StageRunner:
         self.tail.mark()
         self.watch.restored = False
         started = time.time()
-        status, exit_code, error, ret = "ran", None, None, None
+        status, exit_code, error, ret = StageStatus.RAN, None, None, None
         try:
-            ret = _reproduce_stage(stage, **kwargs)
-            status = ("restored" if self.watch.restored else "ran") if ret else "skipped"
+            ret = reproduce_stage()(stage, **kwargs)
+            if not ret:
+                status = StageStatus.SKIPPED
+            elif self.watch.restored:
+                status = StageStatus.RESTORED
         except KeyboardInterrupt:
-            status, self.interrupted = "killed", True
+            status, self.interrupted = StageStatus.KILLED, True
             raise
         except Exception as exc:
             cause = exc.__cause__ or exc
@@ -115,13 +124,13 @@ class StageRunner:
             match = _EXIT.search(error)
             exit_code = int(match.group(1)) if match else None
             killed = exit_code in _KILLED_EXIT_CODES
-            status = "killed" if killed else "failed"
+            status = StageStatus.KILLED if killed else StageStatus.FAILED
             self.interrupted = self.interrupted or killed
             raise
         finally:
             if is_recorded(stage):
                 results = None
-                if status in ("ran", "restored", "failed"):
+                if status.has_results:
                     metrics, plots = _stage_files(stage)
                     results = collect_results(metrics, plots, Path(self.repo.root_dir))
                 outcome = StageOutcome(
@@ -132,11 +141,14 @@ class StageRunner:
                     versions=stage_versions(self.repo, stage),
                     params=stage_params(stage),
                     results=results,
-                    exit_code=exit_code if status != "ran" else 0,
+                    exit_code=exit_code if status is not StageStatus.RAN else 0,
                     error=redact_text(error) if error else None,
                     stderr_tail=(
-                        redact_text(self.tail.tail()) if status in ("failed", "killed") else None
+                        redact_text(self.tail.tail())
+                        if status in (StageStatus.FAILED, StageStatus.KILLED)
+                        else None
                     ),
+                    command=_command(stage),
                 )
                 self.outcomes[stage.addressing] = outcome
                 self.recorder.record(outcome)

@@ -1,7 +1,7 @@
 """A snapshot: the exact code, data, params and environment of one moment.
 
 Read from git and DVC; a snapshot never writes to the project and knows nothing of
-MLflow (``tracking.py`` writes it into a run).
+MLflow (``dvflow.tracking.writer`` writes it into a run).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dvflow.project import Project, working_directory
 from dvflow.snapshot.code import CodeVersion, read_code_version
 from dvflow.snapshot.data import (
     DataVersion,
+    pipeline_written_paths,
     project_versions,
     running_stage_versions,
     stage_versions,
@@ -134,6 +135,8 @@ def take_snapshot(
     with_outputs: bool = True,
     with_diff: bool = False,
     with_environment: bool = True,
+    code: CodeVersion | None = None,
+    diff: str | None = None,
 ) -> Snapshot:
     """Read the snapshot of ``project`` now.
 
@@ -143,17 +146,17 @@ def take_snapshot(
             Default: the whole pipeline.
         repo: an open ``dvc.repo.Repo`` to read from (opened here otherwise).
         with_outputs: include outputs. False for a stage that is running: its outputs
-            are stale until DVC writes ``dvc.lock`` after it, and its dependencies are
-            read from what produced them.
+            are stale until DVC writes ``dvc.lock`` after it, its dependencies are read
+            from what produced them, and the files DVC rewrites while the pipeline runs
+            (lock files, outputs) count as committed for the code state.
         with_diff: keep the git patch of a dirty tree, for an artifact.
         with_environment: read the environment (else ``Environment.unread()``).
+        code: a code state read earlier (with its ``diff``): the one that made the run.
     """
-    code, diff = (None, None)
-    if project.git_root is not None:
-        code, diff = read_code_version(project.git_root, with_diff=with_diff)
     data: list[DataVersion] = []
     params: dict[str, Any] = {}
     files: list[str] = []
+    keep: list[str] = []
     if project.has_dvc:
         from dvc.repo import Repo
 
@@ -178,9 +181,13 @@ def take_snapshot(
                 files = [
                     p.relative_to(project.root).as_posix() for p in _pipeline_files(repo, stages)
                 ]
+                if not with_outputs and project.git_root is not None:
+                    keep = pipeline_written_paths(repo, project.git_root)
             finally:
                 if owned:
                     repo.close()
+    if code is None and project.git_root is not None:
+        code, diff = read_code_version(project.git_root, with_diff=with_diff, keep=keep)
     return Snapshot(
         root=project.root,
         code=code,
@@ -190,5 +197,5 @@ def take_snapshot(
         dvc=DvcContext.from_environ(),
         stage=stage,
         files=files,
-        git_diff=diff,
+        git_diff=diff if with_diff else None,
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dvflow.snapshot.params import is_params_dependency
+from dvflow.integrations.dvc_internals import is_params_dependency
 from dvflow.snapshot.redact import strip_credentials
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class DataVersion:
         size: bytes, where DVC recorded it.
         nfiles: number of files of a folder.
         remote: the URL of the DVC remote the data is pushed to, credentials stripped.
+        tracked: whether DVC keeps the content in its cache (data), rather than git
+            (source files a stage depends on, metrics files with ``cache: false``).
     """
 
     path: str
@@ -46,6 +48,7 @@ class DataVersion:
     size: int | None
     nfiles: int | None
     remote: str | None
+    tracked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -68,19 +71,36 @@ def _relpath(repo: Repo, item: Output) -> str:
     return strip_credentials(str(item.def_path))
 
 
-def _version(repo: Repo, stage: Stage, item: Output, role: str) -> DataVersion:
+def cached_paths(repo: Repo) -> set[str]:
+    """The paths whose content DVC keeps in its cache: outputs of stages and ``.dvc``
+    files, without ``cache: false``."""
+    return {_relpath(repo, out) for out in repo.index.outs if getattr(out, "use_cache", False)}
+
+
+def _is_under(path: str, folders: set[str]) -> bool:
+    return path in folders or any(path.startswith(f"{folder}/") for folder in folders)
+
+
+def _version(
+    repo: Repo, stage: Stage, item: Output, role: str, cached: set[str] | None = None
+) -> DataVersion:
     info = item.hash_info
     meta = item.meta
-    cached = role == "out" and getattr(item, "use_cache", False)
+    path = _relpath(repo, item)
+    if role == "out":
+        tracked = bool(getattr(item, "use_cache", False))
+    else:
+        tracked = _is_under(path, cached if cached is not None else cached_paths(repo))
     return DataVersion(
-        path=_relpath(repo, item),
+        path=path,
         role=role,
         stage=stage.addressing,
         hash=info.value if info else None,
         hash_name=info.name if info else None,
         size=meta.size if meta else None,
         nfiles=meta.nfiles if meta else None,
-        remote=_remote_url(repo, getattr(item, "remote", None)) if cached else None,
+        remote=_remote_url(repo, getattr(item, "remote", None)) if tracked else None,
+        tracked=tracked,
     )
 
 
@@ -90,8 +110,11 @@ def stage_versions(
     """The data versions of one stage, as its ``Stage`` object holds them."""
     versions: list[DataVersion] = []
     if deps:
+        cached = cached_paths(repo)
         versions += [
-            _version(repo, stage, dep, "dep") for dep in stage.deps if not is_params_dependency(dep)
+            _version(repo, stage, dep, "dep", cached)
+            for dep in stage.deps
+            if not is_params_dependency(dep)
         ]
     if outs:
         versions += [_version(repo, stage, out, "out") for out in stage.outs]
@@ -113,15 +136,22 @@ def running_stage_versions(repo: Repo, stage: Stage) -> list[DataVersion]:
 
     DVC writes a stage's ``dvc.lock`` entry only after its command ends, so a running
     stage reads each dependency's version from what produced it (a ``.dvc`` file or an
-    upstream stage, already recorded), and the lock's previous entry otherwise.
+    upstream stage, already recorded). A dependency nothing produces (a source file)
+    gets the hash of its current content from DVC itself: DVC computed it to decide
+    that the stage must run, and its state database returns it without reading the
+    file again. The previous lock entry would be stale: it is what ran last time.
     """
     producers = produced_versions(repo)
+    deps = [d for d in stage.deps if not is_params_dependency(d)]
     versions = []
-    for dep in stage_versions(repo, stage, outs=False):
-        made = producers.get(dep.path)
+    for dep, version in zip(deps, stage_versions(repo, stage, outs=False), strict=True):
+        made = producers.get(version.path)
         if made is not None:
-            dep = replace(made, role="dep", stage=dep.stage)
-        versions.append(dep)
+            version = replace(made, role="dep", stage=version.stage)
+        elif dep.exists:
+            info = dep.get_hash()
+            version = replace(version, hash=info.value, hash_name=info.name)
+        versions.append(version)
     return versions
 
 
@@ -137,3 +167,22 @@ def project_versions(repo: Repo, stages: Iterable[Stage] | None = None) -> list[
             if v.path not in produced:
                 deps.setdefault(v.path, v)
     return sorted(outs + list(deps.values()), key=lambda v: (v.path, v.role))
+
+
+def pipeline_written_paths(repo: Repo, relative_to: Path) -> list[str]:
+    """The files DVC itself rewrites while a pipeline runs, relative to ``relative_to``
+    (the git top level): every ``dvc.lock``, and the outputs of stages with a command
+    (DVC deletes them before the stage runs; those with ``cache: false`` are in git).
+
+    While a pipeline runs they say nothing about the code the user ran it from.
+    """
+    found: set[str] = set()
+    for stage in repo.index.stages:
+        dvcfile = Path(stage.dvcfile.path)
+        if dvcfile.name.endswith(".yaml"):
+            found.add(os.path.relpath(dvcfile.with_suffix(".lock"), relative_to))
+        if getattr(stage, "cmd", None):
+            found.update(
+                os.path.relpath(out.fs_path, relative_to) for out in stage.outs if out.is_in_repo
+            )
+    return sorted(Path(p).as_posix() for p in found if not p.startswith(".."))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvflow.errors import DvflowWarning
+from dvflow.integrations.dvc_internals import is_params_dependency, read_params_file
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -44,14 +45,6 @@ def _merge(into: dict[str, Any], values: dict[str, Any], source: str) -> None:
         into[key] = value
 
 
-def is_params_dependency(dep: object) -> bool:
-    """Whether a stage dependency is a params file (params are recorded as params, not
-    as data)."""
-    from dvc.dependency.param import ParamsDependency
-
-    return isinstance(dep, ParamsDependency)
-
-
 def _params_deps(stage: Stage) -> list[Any]:
     return [dep for dep in stage.deps if is_params_dependency(dep)]
 
@@ -82,11 +75,9 @@ def params_files(repo: Repo, stages: Iterable[Stage] | None = None) -> list[Path
 
 def project_params(repo: Repo, stages: Iterable[Stage] | None = None) -> dict[str, Any]:
     """All keys of every params file of the pipeline, flattened and merged."""
-    from dvc.dependency.param import read_param_file
-
     flat: dict[str, Any] = {}
     for path in params_files(repo, stages):
-        values = read_param_file(repo.fs, str(path))
+        values = read_params_file(repo, path)
         if isinstance(values, Mapping):
             _merge(flat, flatten(values), path.name)
     return flat
@@ -108,11 +99,9 @@ def project_params_nested(repo: Repo) -> dict[str, Any]:
     named ``params.yaml`` in the workspace (say, an artifact copy under ``mlruns/``)
     and then prefixes every key with its file.
     """
-    from dvc.dependency.param import read_param_file
-
     merged: dict[str, Any] = {}
     for path in params_files(repo):
-        values = read_param_file(repo.fs, str(path))
+        values = read_params_file(repo, path)
         if isinstance(values, Mapping):
             _deep_merge(merged, values)
     return merged

@@ -34,6 +34,8 @@ class Results:
     # metric name -> [(step, value)]
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     images: list[Path] = field(default_factory=list)
+    data_plots: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def _number(value: Any) -> float | None:
@@ -147,3 +149,25 @@ def collect_results(metric_files: list[Path], plot_files: list[Path], root: Path
                 except (ValueError, OSError, csv.Error):
                     continue
     return results
+
+
+def stage_results(repo: Any, stage: Any) -> Results:
+    """The metrics and plots one stage declares as outputs."""
+    metrics = [Path(out.fs_path) for out in stage.outs if out.metric]
+    plots = [Path(out.fs_path) for out in stage.outs if out.plot]
+    return collect_results(metrics, plots, Path(repo.root_dir))
+
+
+def pipeline_results(repo: Any, stages: Any = None) -> Results:
+    """The metrics of ``stages`` and the top-level metrics and plots."""
+    from dvflow.integrations.dvc_internals import top_level_metrics, top_level_plots
+
+    stages = list(repo.index.stages if stages is None else stages)
+    metric_files = [Path(o.fs_path) for s in stages for o in s.outs if o.metric]
+    metric_files += [Path(repo.root_dir, f).parent / p for f, p in top_level_metrics(repo)]
+    plot_files: list[Path] = []
+    for dvcfile, definition in top_level_plots(repo):
+        base = Path(repo.root_dir, dvcfile).parent
+        names = definition.keys() if isinstance(definition, dict) else [definition]
+        plot_files += [base / str(n) for n in names if (base / str(n)).exists()]
+    return collect_results(metric_files, plot_files, Path(repo.root_dir))

@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dvflow.errors import DvflowWarning
+from dvflow.project import STATE_DIR
 from dvflow.snapshot.redact import strip_credentials
 
-INDEX_DIR = Path(".dvflow") / "tmp"
+INDEX_DIR = STATE_DIR
 INDEX_FILE = "runs.json"
 MAX_ENTRIES = 500
 

@@ -10,11 +10,21 @@ from __future__ import annotations
 GIT_COMMIT = "mlflow.source.git.commit"
 GIT_BRANCH = "mlflow.source.git.branch"
 GIT_REPO_URL = "mlflow.source.git.repoURL"
+MLFLOW_GIT_DIRTY = "mlflow.source.git.dirty"
+USER = "mlflow.user"
+SOURCE_NAME = "mlflow.source.name"
+SOURCE_TYPE = "mlflow.source.type"
+SOURCE_TYPE_LOCAL = "LOCAL"
 PARENT_RUN_ID = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 
+# The code state that MADE the run (read before DVC ran anything).
 GIT_DIRTY = "dvflow.git.dirty"
 FINGERPRINT = "dvflow.fingerprint"
+# The code state the run LEFT: the tree with the dvc.lock and outputs it wrote, the one
+# the user commits. `dvflow repro` runs only.
+RESULT_FINGERPRINT = "dvflow.result.fingerprint"
+RESULT_DIRTY = "dvflow.result.dirty"
 KIND = "dvflow.kind"
 KIND_PIPELINE = "pipeline"
 KIND_STAGE = "stage"

@@ -166,10 +166,9 @@ def ensure_store(uri: str, artifacts: Path | None = None) -> None:
         with FileLock(str(db) + ".lock", timeout=120):
             if _sqlite_ready(db):
                 return
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+            from dvflow.integrations.mlflow_internals import create_sqlite_schema
 
-            store = SqlAlchemyStore(uri, artifacts.as_uri())
-            store.engine.dispose()
+            create_sqlite_schema(uri, artifacts)
     except Exception as exc:  # any failure here means the store is unusable
         raise TrackingStoreError(display_uri(uri), one_line(exc)) from exc
 

@@ -27,20 +27,6 @@ if TYPE_CHECKING:
     from dvflow.snapshot.data import DataVersion
 
 
-def _valid_key(key: str) -> bool:
-    from mlflow.utils.validation import (
-        MAX_ENTITY_KEY_LENGTH,
-        path_not_unique,
-        validate_param_and_metric_name,
-    )
-
-    return (
-        len(key) <= MAX_ENTITY_KEY_LENGTH
-        and validate_param_and_metric_name(key)
-        and not path_not_unique(key)
-    )
-
-
 def data_tag(version: DataVersion) -> str:
     """The tag name of a data version: ``dvc.dep.<path>`` or ``dvc.out.<path>``."""
     prefix = tags.DVC_OUT_PREFIX if version.role == "out" else tags.DVC_DEP_PREFIX
@@ -51,7 +37,7 @@ def code_tags(code: CodeVersion | None) -> dict[str, str]:
     """The git tags of the schema: commit, branch, remote, dirty state, fingerprint."""
     found: dict[str, str] = {tags.VERSION: __version__}
     if code is not None:
-        found[tags.GIT_DIRTY] = "true" if code.dirty else "false"
+        found[tags.GIT_DIRTY] = found[tags.MLFLOW_GIT_DIRTY] = "true" if code.dirty else "false"
         found[tags.FINGERPRINT] = code.fingerprint
         if code.commit:
             found[tags.GIT_COMMIT] = code.commit
@@ -59,6 +45,24 @@ def code_tags(code: CodeVersion | None) -> dict[str, str]:
             found[tags.GIT_BRANCH] = code.branch
         if code.remote_url:
             found[tags.GIT_REPO_URL] = code.remote_url
+    return found
+
+
+def result_tags(code: CodeVersion | None) -> dict[str, str]:
+    """The code state a ``dvflow repro`` invocation left: the tree to commit."""
+    if code is None:
+        return {}
+    return {
+        tags.RESULT_FINGERPRINT: code.fingerprint,
+        tags.RESULT_DIRTY: "true" if code.dirty else "false",
+    }
+
+
+def context_tags(source_name: str, user: str | None) -> dict[str, str]:
+    """MLflow's own context tags, as ``mlflow.start_run()`` sets them for a local run."""
+    found = {tags.SOURCE_NAME: source_name, tags.SOURCE_TYPE: tags.SOURCE_TYPE_LOCAL}
+    if user:
+        found[tags.USER] = user
     return found
 
 
@@ -99,10 +103,12 @@ def log_tags_and_params(
     ``dvflow.params.overflow`` names that folder.
     """
     from mlflow.entities import Param, RunTag
-    from mlflow.utils.validation import (
+
+    from dvflow.integrations.mlflow_internals import (
         MAX_PARAM_VAL_LENGTH,
         MAX_PARAMS_TAGS_PER_BATCH,
         MAX_TAG_VAL_LENGTH,
+        is_valid_key,
     )
 
     existing = client.get_run(run_id).data.params
@@ -121,13 +127,13 @@ def log_tags_and_params(
                 stacklevel=2,
             )
             overflow[key] = value
-        elif not _valid_key(key) or len(value) > MAX_PARAM_VAL_LENGTH:
+        elif not is_valid_key(key) or len(value) > MAX_PARAM_VAL_LENGTH:
             overflow[key] = value
         else:
             batch_params.append(Param(key, value))
     batch_tags = []
     for key, value in tag_values.items():
-        if _valid_key(key) and len(value) <= MAX_TAG_VAL_LENGTH:
+        if is_valid_key(key) and len(value) <= MAX_TAG_VAL_LENGTH:
             batch_tags.append(RunTag(key, value))
         else:
             overflow[f"tag:{key}"] = value
@@ -148,14 +154,19 @@ def log_tags_and_params(
 
 
 def log_data_inputs(client: MlflowClient, run_id: str, versions: list[DataVersion]) -> None:
-    """Record each data version as an MLflow dataset input (digest = the DVC hash), so
-    that MLflow's UI lists them in its Datasets column."""
+    """Record each DVC-tracked data version as an MLflow dataset input (digest = the DVC
+    hash), so that MLflow's UI lists them in its Datasets column. Source files a stage
+    depends on are code, not data: they stay tags (``dvc.dep.<path>``)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
-    from mlflow.utils.validation import MAX_DATASET_DIGEST_SIZE, MAX_DATASETS_PER_BATCH
+
+    from dvflow.integrations.mlflow_internals import (
+        MAX_DATASET_DIGEST_SIZE,
+        MAX_DATASETS_PER_BATCH,
+    )
 
     inputs = []
     for v in versions:
-        if not v.hash:
+        if not v.hash or not v.tracked:
             continue
         source = {"path": v.path, "stage": v.stage}
         if v.remote:

@@ -1,0 +1,160 @@
+"""What a run records is true: code state, hashes, context tags, datasets, bad input."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dvflow.tracking import schema as tags
+from tests.conftest import TmpDir, all_runs, dvc_exe, dvflow, python_env, run
+
+pytestmark = pytest.mark.slow
+
+FEATURIZE = """\
+import dvflow
+from pathlib import Path
+
+with dvflow.start_run():
+    rows = Path("data/raw.csv").read_text().splitlines()
+    Path("features.csv").write_text("\\n".join(rows) + "\\n")
+"""
+
+TRAIN = """\
+import json
+from pathlib import Path
+rows = Path("features.csv").read_text().splitlines()
+json.dump({"rows": len(rows)}, open("metrics.json", "w"))
+"""
+
+PIPELINE = """\
+stages:
+  featurize:
+    cmd: python featurize.py
+    deps: [featurize.py, data/raw.csv]
+    outs: [features.csv]
+  train:
+    cmd: python train.py
+    deps: [train.py, features.csv]
+    metrics: [metrics.json: {cache: false}]
+"""
+
+
+@pytest.fixture
+def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
+    dvc.gen(
+        {
+            "data/raw.csv": "a\n1\n2\n",
+            "featurize.py": FEATURIZE,
+            "train.py": TRAIN,
+            "dvc.yaml": PIPELINE,
+        }
+    )
+    dvc.dvc("add", "-q", "data/raw.csv")
+    dvc.dvc("repro", "-q")  # a first run, committed: dvc.lock and metrics.json in git
+    dvc.commit("pipeline, run once")
+    return dvc
+
+
+def _pipeline_runs(client: Any) -> tuple[Any, dict[str, Any]]:
+    runs = all_runs(client)
+    (parent,) = [r for r in runs if r.data.tags.get(tags.KIND) == tags.KIND_PIPELINE]
+    stages = {
+        r.data.tags[tags.DVC_STAGE]: r
+        for r in runs
+        if r.data.tags.get(tags.PARENT_RUN_ID) == parent.info.run_id
+    }
+    return parent, stages
+
+
+def test_one_invocation_one_code_state_clean_means_clean(project: TmpDir, client: Any) -> None:
+    made_from = project.git("rev-parse", "HEAD^{tree}")
+    dvflow(project, "repro", "--force")
+    parent, stages = _pipeline_runs(client)
+    assert set(stages) == {"featurize", "train"}
+    for found in [parent, *stages.values()]:
+        found_tags = found.data.tags
+        # A clean, committed tree made every run of the invocation.
+        assert found_tags[tags.GIT_DIRTY] == "false", found.info.run_name
+        assert found_tags[tags.MLFLOW_GIT_DIRTY] == "false"
+        assert found_tags[tags.FINGERPRINT] == made_from
+        # ...and each names the state the invocation left, the one to commit.
+        assert found_tags[tags.RESULT_FINGERPRINT] == parent.data.tags[tags.RESULT_FINGERPRINT]
+    # A clean tree leaves no patch behind.
+    names = {a.path for a in client.list_artifacts(parent.info.run_id, "dvflow")}
+    assert "dvflow/git.diff" not in names
+    # Committing exactly the state the run left finds that run.
+    project.commit("record the run")
+    assert project.git("rev-parse", "HEAD^{tree}") == parent.data.tags[tags.RESULT_FINGERPRINT]
+    again = dvflow(project, "repro")
+    assert parent.info.run_id in again.stdout
+
+
+def test_runs_carry_mlflows_own_context_tags(project: TmpDir, client: Any) -> None:
+    dvflow(project, "repro", "--force")
+    parent, stages = _pipeline_runs(client)
+    assert parent.data.tags[tags.SOURCE_NAME] == "dvflow repro"
+    assert parent.data.tags[tags.SOURCE_TYPE] == "LOCAL"
+    assert parent.data.tags[tags.USER]
+    # `train` has no MLflow code of its own: dvflow created its run.
+    train = stages["train"].data.tags
+    assert train[tags.SOURCE_NAME] == "python train.py"
+    assert train[tags.SOURCE_TYPE] == "LOCAL"
+    assert train[tags.USER] == parent.data.tags[tags.USER]
+    assert train[tags.MLFLOW_GIT_DIRTY] == "false"
+
+
+def test_only_dvc_tracked_data_is_a_dataset(project: TmpDir, client: Any) -> None:
+    dvflow(project, "repro", "--force")
+    _, stages = _pipeline_runs(client)
+    train = stages["train"]
+    datasets = {i.dataset.name for i in train.inputs.dataset_inputs}
+    assert datasets == {"features.csv"}  # a DVC-cached output of featurize
+    # The script is code: a tag, never a dataset.
+    assert train.data.tags["dvc.dep.train.py"]
+    featurize = {i.dataset.name for i in stages["featurize"].inputs.dataset_inputs}
+    assert featurize == {"data/raw.csv", "features.csv"}
+
+
+def test_in_script_run_under_dvc_repro_is_clean_and_current(project: TmpDir, client: Any) -> None:
+    # An edited script, committed: the previous dvc.lock still names its old hash.
+    old_lock = (project.path / "dvc.lock").read_text()
+    project.gen({"featurize.py": FEATURIZE + "# a comment that changes the hash\n"})
+    project.commit("edit featurize")
+    earlier = {r.info.run_id for r in all_runs(client)}
+    run([dvc_exe(), "repro", "-q"], project.path, env=python_env())
+    (script_run,) = [r for r in all_runs(client) if r.info.run_id not in earlier]
+    found = script_run.data.tags
+    # DVC rewrote dvc.lock and deleted metrics.json while the pipeline ran: still clean.
+    assert found[tags.GIT_DIRTY] == "false"
+    assert found[tags.FINGERPRINT] == project.git("rev-parse", "HEAD^{tree}")
+    new_lock = (project.path / "dvc.lock").read_text()
+    recorded = found["dvc.dep.featurize.py"]
+    assert recorded in new_lock and recorded not in old_lock
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"dvc.yaml": "stages:\n  a: [\n"},
+        {
+            "params.yaml": "train: [unclosed\n",
+            "dvc.yaml": "stages:\n  a:\n    cmd: echo\n    params: [train.lr]\n",
+        },
+    ],
+    ids=["broken-dvc-yaml", "broken-params-file"],
+)
+def test_bad_input_creates_nothing(
+    dvc: TmpDir, monkeypatch: pytest.MonkeyPatch, change: dict[str, str]
+) -> None:
+    # The default store: mlflow.db in the project, created on first use.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    dvc.gen(change)
+    exclude = Path(dvc.git("rev-parse", "--git-path", "info/exclude"))
+    exclude = exclude if exclude.is_absolute() else dvc.path / exclude
+    before = exclude.read_text() if exclude.exists() else None
+    result = dvflow(dvc, "repro", check=False)
+    assert result.returncode == 5, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (dvc.path / "mlflow.db").exists()
+    assert not (dvc.path / "mlartifacts").exists()
+    assert (exclude.read_text() if exclude.exists() else None) == before

@@ -1,0 +1,113 @@
+"""DVC's and MLflow's internals that dvflow uses still exist, with the shape it uses.
+
+An upgrade of either tool that renames or reshapes one of them fails here, not in a
+user's pipeline. Every function of the two adapter modules is exercised.
+"""
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from dvflow.integrations import dvc_internals, mlflow_internals
+
+
+def test_dvc_reproduce_internals_keep_their_signatures() -> None:
+    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+
+    stage_fn = inspect.signature(dvc_internals.reproduce_stage())
+    assert next(iter(stage_fn.parameters)) == "stage"
+    assert {"recursive"} <= set(inspect.signature(collect_stages).parameters)
+    assert {"downstream"} <= set(inspect.signature(plan_repro).parameters)
+    assert callable(get_active_graph)
+
+
+def test_dvc_logs_run_cache_restores_with_the_message_dvflow_watches() -> None:
+    import dvc.stage.cache
+
+    source = inspect.getsource(dvc.stage.cache)
+    assert dvc_internals.RUN_CACHE_RESTORED_MESSAGE in source
+
+
+def test_dvc_dag_renderers() -> None:
+    text = dvc_internals.draw_graph(["a", "b"], [("b", "a")])
+    assert "a" in text and "b" in text
+    layout = dvc_internals.sugiyama_layout(["a", "b"], [("b", "a")])
+    vertex = next(iter(layout.g.sV))
+    assert len(vertex.view.xy) == 2 and vertex.view.w > 0 and vertex.view.h > 0
+    edge = next(iter(layout.g.sE))
+    assert len(edge.view._pts) >= 2
+
+
+def test_dvc_files_and_params(tmp_path: Path) -> None:
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    (tmp_path / "params.yaml").write_text("train:\n  lr: 0.1\n")
+    (tmp_path / "m.json").write_text('{"acc": 1}')
+    repo = Repo.init(str(tmp_path), no_scm=True)
+    try:
+        assert dvc_internals.read_params_file(repo, tmp_path / "params.yaml") == {
+            "train": {"lr": 0.1}
+        }
+        assert dvc_internals.load_structured_file(tmp_path / "m.json") == {"acc": 1}
+        with dvc_internals.edit_yaml(tmp_path / "params.yaml") as data:
+            data["train"]["lr"] = 0.2
+        assert "lr: 0.2" in (tmp_path / "params.yaml").read_text()
+        assert not dvc_internals.is_params_dependency(object())
+        assert issubclass(ParamsDependency, object)
+        # The index attributes that hold top-level metrics and plots.
+        assert hasattr(repo.index, "_metrics") and hasattr(repo.index, "_plots")
+        assert list(dvc_internals.top_level_metrics(repo)) == []
+        assert list(dvc_internals.top_level_plots(repo)) == []
+    finally:
+        repo.close()
+
+
+def test_mlflow_limits_and_validators() -> None:
+    for name in mlflow_internals.__all__:
+        if name.startswith("MAX_"):
+            assert (
+                isinstance(getattr(mlflow_internals, name), int)
+                and getattr(mlflow_internals, name) > 0
+            )
+    assert mlflow_internals.is_valid_key("train.lr")
+    assert mlflow_internals.is_valid_key("eval/metrics.json:acc")
+    assert not mlflow_internals.is_valid_key("bad key!")
+    assert not mlflow_internals.is_valid_key("../escape")
+
+
+def test_mlflow_sqlite_schema_creation(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "mlflow.db"
+    mlflow_internals.create_sqlite_schema(f"sqlite:///{db}", tmp_path / "artifacts")
+    with sqlite3.connect(db) as conn:
+        (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert version
+
+
+@pytest.mark.parametrize("module", [dvc_internals, mlflow_internals])
+def test_adapters_are_the_only_users_of_internals(module: object) -> None:
+    # The rest of the package reaches these internals only through the adapters.
+    package = Path(dvc_internals.__file__).parents[1]
+    needles = {
+        dvc_internals: (
+            "dvc.repo.reproduce",
+            "dvc.dagascii",
+            "dvc.dependency.param",
+            "dvc.utils.serialize",
+            "._plots",
+            "._metrics",
+        ),
+        mlflow_internals: ("mlflow.utils.validation", "mlflow.store."),
+    }[module]  # type: ignore[index]
+    own = Path(module.__file__)  # type: ignore[attr-defined]
+    offenders = [
+        f"{path.relative_to(package)}: {needle}"
+        for path in package.rglob("*.py")
+        if path != own and "templates" not in path.parts
+        for needle in needles
+        if needle in path.read_text()
+    ]
+    assert offenders == []
