@@ -190,5 +190,5 @@ def take_snapshot(
         dvc=DvcContext.from_environ(),
         stage=stage,
         files=files,
-        git_diff=diff,
+        git_diff=diff.text() if diff else None,
     )
