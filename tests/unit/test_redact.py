@@ -1,4 +1,10 @@
-from dvflow.snapshot.redact import is_secret_name, redact_text, safe_variables, strip_credentials
+from dvflow.snapshot.redact import (
+    is_credential_file,
+    is_secret_name,
+    redact_text,
+    safe_variables,
+    strip_credentials,
+)
 
 
 def test_strip_credentials_removes_user_and_password() -> None:
@@ -44,3 +50,33 @@ def test_safe_variables_filters_names_and_values() -> None:
 def test_redact_text_strips_every_url() -> None:
     text = "pushed to s3://key:secret@bucket/x and https://t@h/y"
     assert redact_text(text) == "pushed to s3://bucket/x and https://h/y"
+
+
+def test_credential_files_by_exact_conventional_names() -> None:
+    for path in (
+        ".env",
+        "deploy/.env.production",
+        ".envrc",
+        "certs/server.pem",
+        "tls.key",
+        "id_rsa",
+        "home/id_ed25519.pub",
+        ".netrc",
+        ".pypirc",
+        ".npmrc",
+        ".git-credentials",
+        "credentials",
+        "gcp/service-account-prod.json",
+        ".dvc/config.local",
+        "sub/project/.dvc/config.local",
+    ):
+        assert is_credential_file(path), path
+    for path in (
+        "tokenizer.py",
+        "secret_sharing.py",
+        "src/auth/credentials_form.py",
+        "keyboard.py",
+        "environment.yml",
+        ".dvc/config",
+    ):
+        assert not is_credential_file(path), path

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from dvflow.project import Project
     from dvflow.repro.options import ReproOptions
     from dvflow.snapshot import Snapshot
-    from dvflow.snapshot.code import CodeVersion
+    from dvflow.snapshot.code import CodeVersion, WorkingTreeDiff
     from dvflow.snapshot.results import Results
 
 
@@ -96,7 +96,7 @@ def read_aftermath(
     runner: StageRunner,
     ending: Ending,
     code: CodeVersion | None,
-    diff: str | None,
+    diff: WorkingTreeDiff | None,
 ) -> Aftermath:
     """Mark the stages a failure left out (``not-run``), and read what the parent run
     gets. ``code``/``diff``: the code state read before DVC ran (the one that made

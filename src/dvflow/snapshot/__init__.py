@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dvflow import env
 from dvflow.errors import ProjectInputError, one_line
 from dvflow.project import Project, working_directory
-from dvflow.snapshot.code import CodeVersion, read_code_version
+from dvflow.snapshot.code import CodeVersion, WorkingTreeDiff, read_code_version
 from dvflow.snapshot.data import (
     DataVersion,
     pipeline_written_paths,
@@ -136,7 +136,7 @@ def take_snapshot(
     with_diff: bool = False,
     with_environment: bool = True,
     code: CodeVersion | None = None,
-    diff: str | None = None,
+    diff: WorkingTreeDiff | None = None,
 ) -> Snapshot:
     """Read the snapshot of ``project`` now.
 
@@ -197,5 +197,5 @@ def take_snapshot(
         dvc=DvcContext.from_environ(),
         stage=stage,
         files=files,
-        git_diff=diff if with_diff else None,
+        git_diff=diff.text() if (diff and with_diff) else None,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from urllib.parse import urlsplit, urlunsplit
 
 _SECRET_NAME = re.compile(
@@ -18,22 +19,44 @@ _SECRET_NAME = re.compile(
 _URL_WITH_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s]*@)")
 
 
-# Files that hold credentials by convention: never copied into a run's artifacts.
-SECRET_FILE_GLOBS = (
+# Files that hold credentials by convention, matched on the file's exact name (never a
+# substring: `*token*` would drop `tokenizer.py`, `*secret*` would drop `secret_sharing.py`).
+CREDENTIAL_FILE_NAMES = (
     ".env",
     ".env.*",
+    ".envrc",
     "*.pem",
     "*.key",
     "*.p12",
     "*.pfx",
+    "*.keystore",
+    "*.jks",
     "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
     "id_ed25519*",
     ".netrc",
     ".pypirc",
-    "*credentials*",
-    "*secret*",
-    "*token*",
+    ".npmrc",
+    ".git-credentials",
+    "credentials",
+    "credentials.json",
+    "service-account*.json",
 )
+# DVC keeps remote credentials in .dvc/config.local (`dvc remote modify --local`).
+CREDENTIAL_FILE_PATHS = (".dvc/config.local",)
+
+
+def is_credential_file(path: str) -> bool:
+    """Whether a file (a ``/``-separated path) holds credentials by convention.
+
+    >>> is_credential_file("deploy/.env"), is_credential_file("src/tokenizer.py")
+    (True, False)
+    """
+    name = path.rsplit("/", 1)[-1]
+    if any(fnmatchcase(name, pattern) for pattern in CREDENTIAL_FILE_NAMES):
+        return True
+    return any(path == p or path.endswith(f"/{p}") for p in CREDENTIAL_FILE_PATHS)
 
 
 def is_secret_name(name: str) -> bool:
