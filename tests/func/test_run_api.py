@@ -163,7 +163,9 @@ def test_secrets_appear_nowhere(project: TmpDir, client: Any, tmp_path: Path) ->
     local = Path(client.download_artifacts(stage_run.info.run_id, "dvflow", str(tmp_path)))
     texts = {p.name: p.read_text(errors="replace") for p in local.rglob("*") if p.is_file()}
     assert "pypi.acme.dev/simple" in texts["requirements.txt"]
-    assert "requirements.txt" in texts["git.diff"] and ".env" not in texts["git.diff"]
+    assert "+++ b/requirements.txt" in texts["git.diff"]
+    # The credential file is named as left out, its content is not in the patch.
+    assert '".env"' in texts["git.diff"] and "+++ b/.env" not in texts["git.diff"]
     assert "dvc.example.com" in texts["environment.json"]
     assert not [name for name, text in texts.items() if secret in text]
     assert secret not in recorded
