@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvflow import env
@@ -23,7 +22,7 @@ from dvflow.recorder.link import RecorderLink
 from dvflow.recorder.protocol import StageOutcome, StageStatus
 from dvflow.repro.capture import StderrTail
 from dvflow.snapshot.redact import redact_text
-from dvflow.snapshot.results import collect_results
+from dvflow.snapshot.results import stage_results
 from dvflow.tracking import schema as tags
 
 if TYPE_CHECKING:
@@ -47,12 +46,6 @@ class RunCacheWatch(logging.Filter):
         if RUN_CACHE_RESTORED_MESSAGE in str(record.msg):
             self.restored = True
         return True
-
-
-def _stage_files(stage: Stage) -> tuple[list[Path], list[Path]]:
-    metrics = [Path(out.fs_path) for out in stage.outs if out.metric]
-    plots = [Path(out.fs_path) for out in stage.outs if out.plot]
-    return metrics, plots
 
 
 def _command(stage: Stage) -> str | None:
@@ -131,8 +124,7 @@ class StageRunner:
             if is_recorded(stage):
                 results = None
                 if status.has_results:
-                    metrics, plots = _stage_files(stage)
-                    results = collect_results(metrics, plots, Path(self.repo.root_dir))
+                    results = stage_results(self.repo, stage)
                 outcome = StageOutcome(
                     address=stage.addressing,
                     status=status,
