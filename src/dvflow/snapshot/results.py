@@ -1,39 +1,327 @@
-"""What a stage reports: its metrics files and its plots, read in every format DVC reads.
+"""What a stage and a pipeline report: metrics and plots, named and read as DVC does.
 
-- Metrics files (JSON, YAML, TOML through DVC's own loaders; CSV/TSV by their header):
-  nested keys are flattened with dots, values that are not numbers are skipped.
-- Data plots that are series over steps (CSV/TSV/JSON with a ``step``, ``epoch`` or
-  ``iteration`` column, such as DVCLive's ``plots/metrics/*.tsv``): each numeric
-  column becomes a metric history. Other data plots (a confusion matrix, ROC points)
-  are not histories and stay with DVC.
-- Image plots (PNG, JPEG, SVG, GIF) are uploaded as artifacts as they are.
+- Metrics are what ``dvc metrics show`` lists (``Repo.metrics.show``: the stages'
+  ``metrics:`` outs and the top-level ``metrics:`` of every dvc.yaml). Nested keys are
+  flattened with dots, only numbers are kept, and a name found in several files is
+  qualified ``<path>:<name>``, as ``dvc exp show`` names its columns.
+- Plots are DVC's own plot definitions (``Repo.plots.collect``: stage ``plots:`` outs
+  and top-level ``plots:``, ``y: {file: column}`` included). A data plot is a metric
+  history when its x is the step: undeclared (DVC plots the row index) or a step-like
+  integer column such as ``step`` or ``epoch``. Its y columns are the declared ones, or
+  the last column, DVC's default. Other data plots (ROC, precision-recall, confusion
+  matrices, bars) are kept as files; image plots are uploaded as they are.
+- A file that cannot be read is never skipped silently: it gets one ``DvflowWarning``
+  and a line in ``Results.problems``.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+import posixpath
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from dvflow.errors import DvflowWarning, one_line
 from dvflow.snapshot.params import flatten
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".svg", ".gif"}
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+    from dvc.stage import Stage
+
 _STEP_COLUMNS = ("step", "epoch", "iteration")
-_IGNORED_COLUMNS = {"timestamp"}
+# DVC templates that draw categories, not a curve over steps.
+_NOT_HISTORY_TEMPLATES = {
+    "confusion",
+    "confusion_normalized",
+    "bar_horizontal",
+    "bar_horizontal_sorted",
+    "scatter_jitter",
+}
 
 
 @dataclass
 class Results:
-    """Metrics, metric histories and images found in a set of files."""
+    """Metrics, metric histories, images and other plots of a stage or a pipeline."""
 
     metrics: dict[str, float] = field(default_factory=dict)
     # metric name -> [(step, value)]
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    images: list[Path] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)  # image plots, uploaded as they are
+    data_plots: list[Path] = field(default_factory=list)  # other data plots, kept as files
+    problems: list[str] = field(default_factory=list)  # "<path>: <why> (not recorded)"
+
+    def problem(self, path: str, why: object) -> None:
+        """Note a file that was not recorded, and warn about it: once per file, even
+        when it is both a metrics file and a plot."""
+        if any(line.startswith(f"{path}: ") for line in self.problems):
+            return
+        message = f"{path}: {_reason(why)} (not recorded)"
+        self.problems.append(message)
+        warnings.warn(message, DvflowWarning, stacklevel=3)
+
+    def keep(self, kind: list[Path], path: Path) -> None:
+        """Add ``path`` to ``images`` or ``data_plots`` unless it is there already."""
+        if path not in kind:
+            kind.append(path)
+
+
+def _reason(why: object) -> str:
+    """Why a file was not read, in one line: DVC's parse errors say "unable to read:
+    '<path relative to somewhere>', JSON file structure is corrupted"; keep the part
+    after the path and add the parser's own words (line and column)."""
+    text = one_line(why)
+    if text.startswith("unable to read: ") and "', " in text:
+        text = text.split("', ", 1)[1]
+    cause = getattr(why, "__cause__", None)
+    return f"{text}: {one_line(cause)}" if cause is not None else text
+
+
+@dataclass(frozen=True)
+class PlotSource:
+    """One data file of one plot definition, with the x and y DVC draws from it."""
+
+    path: str  # repo-relative, posix
+    y: list[str] | None  # None: DVC's default, the last column
+    x: str | None  # None: DVC's default, the row index
+    x_path: str | None  # the file x is read from when x names another file
+    template: str | None
+    top_level: bool  # from a dvc.yaml's ``plots:``, not from a stage's outs
+    props: Mapping[str, Any] = field(default_factory=dict)
+
+
+def stage_results(repo: Repo, stage: Stage) -> Results:
+    """What one stage reports: its own metrics and plots outs, and the top-level
+    ``metrics:``/``plots:`` whose files the stage writes (its outs contain them).
+
+    In DVC's example-get-started project, ``evaluate`` outputs ``eval`` and the top
+    level declares ``eval/metrics.json`` and the ROC plots: they belong to ``evaluate``.
+    """
+    outs = [Path(out.fs_path) for out in stage.outs]
+
+    def written(path: str) -> bool:
+        target = Path(repo.root_dir, path)
+        return any(target == out or target.is_relative_to(out) for out in outs)
+
+    results = Results()
+    results.metrics = qualified_metrics(_read_metrics(repo, written, results))
+    _read_plots(repo, [s for s in plot_sources(repo, results) if written(s.path)], results)
+    return results
+
+
+def pipeline_results(repo: Repo, stages: Sequence[Stage] | None = None) -> Results:
+    """What a pipeline reports: the metrics ``dvc metrics show`` lists (those of
+    ``stages``, default all, and the top-level ``metrics:``), qualified as ``dvc exp
+    show`` qualifies them, and the top-level ``plots:`` of every dvc.yaml."""
+    metric_outs = [Path(out.fs_path) for out in repo.index.metrics]
+    chosen = None if stages is None else [Path(o.fs_path) for s in stages for o in s.metrics]
+
+    def under(path: Path, folders: list[Path]) -> bool:
+        return any(path == folder or path.is_relative_to(folder) for folder in folders)
+
+    def listed(path: str) -> bool:
+        target = Path(repo.root_dir, path)
+        # Metrics.show lists the outs' metrics and then the top-level ones: a file
+        # outside every metrics out is top-level, and always belongs to the pipeline.
+        return chosen is None or under(target, chosen) or not under(target, metric_outs)
+
+    results = Results()
+    results.metrics = qualified_metrics(_read_metrics(repo, listed, results))
+    _read_plots(repo, [s for s in plot_sources(repo, results) if s.top_level], results)
+    return results
+
+
+def qualified_metrics(files: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The numbers of several metrics files under the names ``dvc exp show`` gives
+    them: a name found in one file stays bare, one found in several is ``path:name``.
+
+    >>> qualified_metrics({"a/m.json": {"acc": 0.5, "f1": {"x": 1}}, "b/m.json": {"acc": 1}})
+    {'a/m.json:acc': 0.5, 'f1.x': 1.0, 'b/m.json:acc': 1.0}
+    """
+    # As dvc/repo/experiments/show.py (_collect_names, _normalize_headers): names are
+    # counted over every flattened key, numbers or not.
+    flat = {path: flatten(data) for path, data in files.items()}
+    count = Counter(name for names in flat.values() for name in names)
+    return {
+        name if count[name] == 1 else f"{path}:{name}": float(value)
+        for path, names in flat.items()
+        for name, value in names.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+
+
+def _read_metrics(
+    repo: Repo, wanted: Callable[[str], bool], results: Results
+) -> dict[str, Mapping[str, Any]]:
+    """The metrics files ``dvc metrics show`` reads, by repo-relative posix path."""
+    shown = repo.metrics.show(hide_workspace=False)
+    workspace: dict[str, Any] = next(iter(shown.values()), {})
+    if "error" in workspace:
+        results.problem("dvc.yaml", workspace["error"])
+    files: dict[str, Mapping[str, Any]] = {}
+    for os_path, read in workspace.get("data", {}).items():
+        path = Path(os_path).as_posix()
+        if not wanted(path):
+            continue
+        # DVC falls back to the cache for a file missing from the workspace: that is
+        # last run's number, not this one's.
+        if not Path(repo.root_dir, path).exists():
+            results.problem(path, "file not found")
+        elif "error" in read:
+            results.problem(path, read["error"])
+        elif not isinstance(read.get("data"), dict):
+            results.problem(path, "not a mapping of metric names to values")
+        else:
+            files[path] = read["data"]
+    return files
+
+
+def plot_sources(repo: Repo, results: Results) -> list[PlotSource]:
+    """Every data file of every plot DVC knows, with the x/y of its definition."""
+    from dvc.repo.plots import onerror_collect
+
+    sources: list[PlotSource] = []
+    fs = repo.dvcfs
+    cwd = fs.getcwd()  # DVC gives plot paths relative to the current directory
+
+    def path_of(relative: str) -> str:
+        return posixpath.normpath(posixpath.join(cwd, relative)).lstrip("/")
+
+    for revision in repo.plots.collect(onerror=onerror_collect):
+        shown: dict[str, Any] = next(iter(revision.values()), {})
+        definitions = shown.get("definitions", {})
+        if "error" in definitions:
+            results.problem("dvc.yaml", definitions["error"])
+        for config, content in definitions.get("data", {}).items():
+            if "error" in content:
+                results.problem(path_of(config) if config else "plots", content["error"])
+            for plot_id, props in content.get("data", {}).items():
+                props = props or {}
+                x, x_path = props.get("x"), None
+                if isinstance(x, dict):
+                    x_path, x = next(iter(x.items()))
+                    x_path = path_of(x_path)
+                y = props.get("y")
+                files = y if isinstance(y, dict) else {plot_id: y}
+                for file, columns in files.items():
+                    sources.append(
+                        PlotSource(
+                            path=path_of(file),
+                            y=[columns] if isinstance(columns, str) else columns,
+                            x=x,
+                            x_path=x_path,
+                            template=props.get("template"),
+                            top_level=bool(config),
+                            props=props,
+                        )
+                    )
+    return sources
+
+
+def _read_plots(repo: Repo, sources: list[PlotSource], results: Results) -> None:
+    from dvc.render.converter.vega import get_datapoints
+    from dvc.repo.plots import SUPPORTED_IMAGE_EXTENSIONS, onerror_collect, parse
+
+    for source in sources:
+        path = Path(repo.root_dir, source.path)
+        if not path.exists():
+            results.problem(source.path, "file not found")
+            continue
+        if path.suffix.lower() in SUPPORTED_IMAGE_EXTENSIONS:
+            results.keep(results.images, path)
+            continue
+        read = parse(repo.dvcfs, f"/{source.path}", props=source.props, onerror=onerror_collect)
+        if "error" in read:
+            results.problem(source.path, read["error"])
+            continue
+        rows = get_datapoints(read.get("data") or [])
+        try:
+            histories = plot_history(rows, source)
+        except KeyError as missing:
+            results.problem(source.path, f"no column {missing} in the plot's data")
+            continue
+        if histories is None:
+            results.keep(results.data_plots, path)
+            continue
+        name = plot_name(path, Path(repo.root_dir))
+        for column, points in histories.items():
+            results.series[name if len(histories) == 1 else f"{name}/{column}"] = points
+
+
+def plot_history(
+    rows: list[dict[str, Any]], source: PlotSource
+) -> dict[str, list[tuple[int, float]]] | None:
+    """The metric histories of a data plot, by y column; None when the plot is not a
+    history (its x is not the step, or its template draws categories).
+
+    Raises:
+        KeyError: a declared x or y column is not in the data (DVC fails there too).
+
+    >>> rows = [{"step": 0, "loss": 0.9}, {"step": 1, "loss": 0.5}]
+    >>> plot_history(rows, PlotSource("loss.tsv", None, "step", None, None, False))
+    {'loss': [(0, 0.9), (1, 0.5)]}
+    >>> roc = [{"fpr": 0.0, "tpr": 0.0}, {"fpr": 0.5, "tpr": 0.8}]
+    >>> plot_history(roc, PlotSource("roc.csv", ["tpr"], "fpr", None, None, True)) is None
+    True
+    """
+    if source.template in _NOT_HISTORY_TEMPLATES:
+        return None
+    if source.x_path not in (None, source.path):
+        return None  # steps read from another file: not a history of this one
+    if not rows:
+        return {}
+    columns = source.y or [list(rows[0])[-1]]
+    for column in [*columns, *([source.x] if source.x else [])]:
+        if column not in rows[0]:
+            raise KeyError(column)
+    if source.x is None:
+        steps: list[int | None] = list(range(len(rows)))
+    elif source.x.lower() in _STEP_COLUMNS:
+        steps = [_integer(row.get(source.x)) for row in rows]
+        if None in steps:
+            return None
+    else:
+        return None
+    histories: dict[str, list[tuple[int, float]]] = {}
+    for column in columns:
+        points = [
+            (step, value)
+            for step, row in zip(steps, rows, strict=True)
+            if step is not None and (value := _number(row.get(column))) is not None
+        ]
+        if column != source.x and points:
+            histories[column] = points
+    return histories
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and number.is_integer() else None
+
+
+def plot_name(path: Path, root: Path) -> str:
+    """A metric name for a data plot: its path without suffix, DVCLive's prefix removed.
+
+    ``dvclive/plots/metrics/train/loss.tsv`` -> ``train/loss``.
+    """
+    rel = (
+        path.relative_to(root).with_suffix("").as_posix()
+        if path.is_relative_to(root)
+        else (path.with_suffix("").name)
+    )
+    marker = "plots/metrics/"
+    return rel.split(marker, 1)[1] if marker in rel else rel
+
+
+# The path-list reader that repro/ calls until it switches to stage_results and
+# pipeline_results; delete it with read_metrics_file and read_series then.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".svg", ".gif"}
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+_IGNORED_COLUMNS = {"timestamp"}
 
 
 def _number(value: Any) -> float | None:
@@ -111,20 +399,6 @@ def _files(path: Path) -> Iterator[Path]:
         yield from sorted(p for p in path.rglob("*") if p.is_file())
     elif path.is_file():
         yield path
-
-
-def plot_name(path: Path, root: Path) -> str:
-    """A metric name for a data plot: its path without suffix, DVCLive's prefix removed.
-
-    ``dvclive/plots/metrics/train/loss.tsv`` -> ``train/loss``.
-    """
-    rel = (
-        path.relative_to(root).with_suffix("").as_posix()
-        if path.is_relative_to(root)
-        else (path.with_suffix("").name)
-    )
-    marker = "plots/metrics/"
-    return rel.split(marker, 1)[1] if marker in rel else rel
 
 
 def collect_results(metric_files: list[Path], plot_files: list[Path], root: Path) -> Results:
