@@ -53,17 +53,23 @@ INPUTS = {
     "in/roc.csv": "fpr,tpr\n0,0\n0.5,0.8\n1,1\n",
     "in/cm.csv": "actual,predicted\n0,1\n1,1\n",
     "in/loss.tsv": "timestamp\tstep\tloss\n1\t10\t0.9\n2\t20\t0.5\n",
+    "in/curve.csv": "epoch,acc\n5,0.1\n6,0.2\n",
 }
 
 # A second dvc.yaml in a subfolder, where DVC's paths are relative to that folder.
+# DVCLive declares its plots at the top level; `curve.csv` is a stage plot with no x.
 MODEL = """\
 stages:
   train:
-    cmd: mkdir -p dvclive/plots/metrics/train && cp ../in/loss.tsv dvclive/plots/metrics/train/
-    deps: [../in/loss.tsv]
-    plots:
-    - dvclive/plots/metrics:
-        x: step
+    cmd: >-
+      mkdir -p dvclive/plots/metrics/train && cp ../in/loss.tsv dvclive/plots/metrics/train/
+      && cp ../in/curve.csv .
+    deps: [../in/loss.tsv, ../in/curve.csv]
+    outs: [dvclive]
+    plots: [curve.csv]
+plots:
+- dvclive/plots/metrics:
+    x: step
 """
 
 
@@ -112,15 +118,24 @@ def test_roc_and_confusion_are_kept_as_files_not_histories(repo: Repo) -> None:
     results = pipeline_results(repo)
     root = Path(repo.root_dir)
     assert results.data_plots == [root / "eval/roc.csv", root / "eval/cm.csv"]
-    # The stage plot `dvclive/plots/metrics` belongs to `train`, not to the parent run.
-    assert results.series == {}
+    # Top-level plots of every dvc.yaml; the stage plot `model/curve.csv` is train's.
+    assert results.series == {"train/loss": [(10, 0.9), (20, 0.5)]}
     assert results.images == []
+
+
+TRAIN_SERIES = {
+    # x: step declared: the step column; DVCLive's name.
+    "train/loss": [(10, 0.9), (20, 0.5)],
+    # x undeclared: DVC's row index; y undeclared: DVC's last column.
+    "model/curve": [(0, 0.1), (1, 0.2)],
+}
 
 
 def test_a_history_is_stepped_by_its_declared_x(repo: Repo) -> None:
     results = stage_results(repo, stage(repo, "train"))
-    assert results.series == {"train/loss": [(10, 0.9), (20, 0.5)]}
+    assert results.series == TRAIN_SERIES
     assert results.data_plots == []
+    assert results.problems == []
 
 
 def test_plot_paths_do_not_depend_on_the_current_folder(
@@ -131,9 +146,7 @@ def test_plot_paths_do_not_depend_on_the_current_folder(
     results = stage_results(repo, stage(repo, "evaluate"))
     root = Path(repo.root_dir)
     assert results.data_plots == [root / "eval/roc.csv", root / "eval/cm.csv"]
-    assert stage_results(repo, stage(repo, "train")).series == {
-        "train/loss": [(10, 0.9), (20, 0.5)]
-    }
+    assert stage_results(repo, stage(repo, "train")).series == TRAIN_SERIES
 
 
 def test_an_unreadable_metrics_file_warns_and_is_listed(dvc: TmpDir) -> None:

@@ -26,7 +26,7 @@ def source(
     template: str | None = None,
     x_path: str | None = None,
 ) -> PlotSource:
-    return PlotSource("p.csv", y, x, x_path, template, top_level=False)
+    return PlotSource("p.csv", y=y, x=x, x_path=x_path, template=template)
 
 
 def test_a_name_in_several_files_is_qualified_by_its_path() -> None:
@@ -139,3 +139,18 @@ def test_collect_walks_folders_and_keeps_images(tmp_path: Path) -> None:
     assert results.series == {"train/loss": [(0, 1.0), (1, 0.5)]}
     assert results.images == [tmp_path / "cm.png"]
     assert plot_name(live / "loss.tsv", tmp_path) == "train/loss"
+
+
+def test_the_dvc_internals_we_call_are_still_there() -> None:
+    import inspect
+
+    from dvc.repo.metrics.show import _collect_top_level_metrics
+    from dvc.repo.plots import _collect_pipeline_files
+
+    assert list(inspect.signature(_collect_top_level_metrics).parameters) == ["repo"]
+    assert list(inspect.signature(_collect_pipeline_files).parameters) == [
+        "repo",
+        "targets",
+        "props",
+        "onerror",
+    ]

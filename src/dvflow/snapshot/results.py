@@ -21,7 +21,7 @@ import json
 import posixpath
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,9 +88,8 @@ class PlotSource:
     path: str  # repo-relative, posix
     y: list[str] | None  # None: DVC's default, the last column
     x: str | None  # None: DVC's default, the row index
-    x_path: str | None  # the file x is read from when x names another file
-    template: str | None
-    top_level: bool  # from a dvc.yaml's ``plots:``, not from a stage's outs
+    x_path: str | None = None  # the file x is read from when x names another file
+    template: str | None = None
     props: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -101,15 +100,19 @@ def stage_results(repo: Repo, stage: Stage) -> Results:
     In DVC's example-get-started project, ``evaluate`` outputs ``eval`` and the top
     level declares ``eval/metrics.json`` and the ROC plots: they belong to ``evaluate``.
     """
+    from dvflow.integrations.dvc_results import top_level_metrics
+
     outs = [Path(out.fs_path) for out in stage.outs]
 
     def written(path: str) -> bool:
-        target = Path(repo.root_dir, path)
-        return any(target == out or target.is_relative_to(out) for out in outs)
+        return _under(Path(repo.root_dir, path), outs)
 
+    metric_files = [Path(out.fs_path) for out in stage.outs if out.metric]
+    metric_files += [Path(repo.root_dir, p) for p in top_level_metrics(repo) if written(p)]
     results = Results()
-    results.metrics = qualified_metrics(_read_metrics(repo, written, results))
-    _read_plots(repo, [s for s in plot_sources(repo, results) if written(s.path)], results)
+    results.metrics = qualified_metrics(_read_metrics(repo, metric_files, results))
+    sources = [s for s in _top_level_plots(repo, results) if written(s.path)]
+    _read_plots(repo, [*_stage_plots(repo, stage), *sources], results)
     return results
 
 
@@ -117,22 +120,20 @@ def pipeline_results(repo: Repo, stages: Sequence[Stage] | None = None) -> Resul
     """What a pipeline reports: the metrics ``dvc metrics show`` lists (those of
     ``stages``, default all, and the top-level ``metrics:``), qualified as ``dvc exp
     show`` qualifies them, and the top-level ``plots:`` of every dvc.yaml."""
-    metric_outs = [Path(out.fs_path) for out in repo.index.metrics]
-    chosen = None if stages is None else [Path(o.fs_path) for s in stages for o in s.metrics]
+    from dvflow.integrations.dvc_results import top_level_metrics
 
-    def under(path: Path, folders: list[Path]) -> bool:
-        return any(path == folder or path.is_relative_to(folder) for folder in folders)
-
-    def listed(path: str) -> bool:
-        target = Path(repo.root_dir, path)
-        # Metrics.show lists the outs' metrics and then the top-level ones: a file
-        # outside every metrics out is top-level, and always belongs to the pipeline.
-        return chosen is None or under(target, chosen) or not under(target, metric_outs)
-
+    metric_files = None
+    if stages is not None:
+        metric_files = [Path(out.fs_path) for stage in stages for out in stage.metrics]
+        metric_files += [Path(repo.root_dir, p) for p in top_level_metrics(repo)]
     results = Results()
-    results.metrics = qualified_metrics(_read_metrics(repo, listed, results))
-    _read_plots(repo, [s for s in plot_sources(repo, results) if s.top_level], results)
+    results.metrics = qualified_metrics(_read_metrics(repo, metric_files, results))
+    _read_plots(repo, _top_level_plots(repo, results), results)
     return results
+
+
+def _under(path: Path, folders: Sequence[Path]) -> bool:
+    return any(path == folder or path.is_relative_to(folder) for folder in folders)
 
 
 def qualified_metrics(files: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
@@ -155,18 +156,20 @@ def qualified_metrics(files: Mapping[str, Mapping[str, Any]]) -> dict[str, float
 
 
 def _read_metrics(
-    repo: Repo, wanted: Callable[[str], bool], results: Results
+    repo: Repo, paths: list[Path] | None, results: Results
 ) -> dict[str, Mapping[str, Any]]:
-    """The metrics files ``dvc metrics show`` reads, by repo-relative posix path."""
-    shown = repo.metrics.show(hide_workspace=False)
+    """Metrics files read by ``dvc metrics show`` (all it lists when ``paths`` is None),
+    by repo-relative posix path."""
+    if paths is not None and not paths:
+        return {}  # no targets would mean every metrics file of the project
+    targets = None if paths is None else [str(p) for p in paths]
+    shown = repo.metrics.show(targets=targets, hide_workspace=False)
     workspace: dict[str, Any] = next(iter(shown.values()), {})
     if "error" in workspace:
         results.problem("dvc.yaml", workspace["error"])
     files: dict[str, Mapping[str, Any]] = {}
     for os_path, read in workspace.get("data", {}).items():
         path = Path(os_path).as_posix()
-        if not wanted(path):
-            continue
         # DVC falls back to the cache for a file missing from the workspace: that is
         # last run's number, not this one's.
         if not Path(repo.root_dir, path).exists():
@@ -180,46 +183,62 @@ def _read_metrics(
     return files
 
 
-def plot_sources(repo: Repo, results: Results) -> list[PlotSource]:
-    """Every data file of every plot DVC knows, with the x/y of its definition."""
-    from dvc.repo.plots import onerror_collect
+def _stage_plots(repo: Repo, stage: Stage) -> list[PlotSource]:
+    """The stage's ``plots:`` outs with their props, a folder expanded to its files
+    (what ``Repo.plots`` collects from the index's outs, for this stage alone)."""
+    from dvc.schema import PLOT_PROPS
 
-    sources: list[PlotSource] = []
-    fs = repo.dvcfs
-    cwd = fs.getcwd()  # DVC gives plot paths relative to the current directory
+    sources = []
+    for out in stage.outs:
+        if not out.plot:
+            continue
+        props = (
+            {k: v for k, v in out.plot.items() if k in PLOT_PROPS} if out.plot is not True else {}
+        )
+        path = Path(out.fs_path)
+        for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+            sources.append(_source(Path(file).relative_to(repo.root_dir).as_posix(), props))
+    return sources
+
+
+def _top_level_plots(repo: Repo, results: Results) -> list[PlotSource]:
+    """The data files of every dvc.yaml's ``plots:``, with the x/y of their definition."""
+    from dvflow.integrations.dvc_results import top_level_plot_definitions
+
+    cwd = repo.dvcfs.getcwd()  # DVC gives these paths relative to the current directory
 
     def path_of(relative: str) -> str:
         return posixpath.normpath(posixpath.join(cwd, relative)).lstrip("/")
 
-    for revision in repo.plots.collect(onerror=onerror_collect):
-        shown: dict[str, Any] = next(iter(revision.values()), {})
-        definitions = shown.get("definitions", {})
-        if "error" in definitions:
-            results.problem("dvc.yaml", definitions["error"])
-        for config, content in definitions.get("data", {}).items():
-            if "error" in content:
-                results.problem(path_of(config) if config else "plots", content["error"])
-            for plot_id, props in content.get("data", {}).items():
-                props = props or {}
-                x, x_path = props.get("x"), None
-                if isinstance(x, dict):
-                    x_path, x = next(iter(x.items()))
-                    x_path = path_of(x_path)
-                y = props.get("y")
-                files = y if isinstance(y, dict) else {plot_id: y}
-                for file, columns in files.items():
-                    sources.append(
-                        PlotSource(
-                            path=path_of(file),
-                            y=[columns] if isinstance(columns, str) else columns,
-                            x=x,
-                            x_path=x_path,
-                            template=props.get("template"),
-                            top_level=bool(config),
-                            props=props,
-                        )
-                    )
+    sources = []
+    for config, content in top_level_plot_definitions(repo).items():
+        if "error" in content:
+            results.problem(path_of(config), content["error"])
+        for plot_id, props in content.get("data", {}).items():
+            props = props or {}
+            x = props.get("x")
+            x_path = path_of(next(iter(x))) if isinstance(x, dict) else None
+            y = props.get("y")
+            for file, columns in (y if isinstance(y, dict) else {plot_id: y}).items():
+                sources.append(_source(path_of(file), props, columns, x_path))
     return sources
+
+
+def _source(
+    path: str, props: Mapping[str, Any], y: Any = None, x_path: str | None = None
+) -> PlotSource:
+    """One data file of a plot definition; ``y`` are its columns and ``x_path`` the
+    file of its x when the definition names files (``y: {file: column}``)."""
+    x = props.get("x")
+    y = y if y is not None else props.get("y")
+    return PlotSource(
+        path=path,
+        y=[y] if isinstance(y, str) else y,
+        x=next(iter(x.values())) if isinstance(x, dict) else x,
+        x_path=x_path,
+        template=props.get("template"),
+        props=props,
+    )
 
 
 def _read_plots(repo: Repo, sources: list[PlotSource], results: Results) -> None:
@@ -262,10 +281,10 @@ def plot_history(
         KeyError: a declared x or y column is not in the data (DVC fails there too).
 
     >>> rows = [{"step": 0, "loss": 0.9}, {"step": 1, "loss": 0.5}]
-    >>> plot_history(rows, PlotSource("loss.tsv", None, "step", None, None, False))
+    >>> plot_history(rows, PlotSource("loss.tsv", y=None, x="step"))
     {'loss': [(0, 0.9), (1, 0.5)]}
     >>> roc = [{"fpr": 0.0, "tpr": 0.0}, {"fpr": 0.5, "tpr": 0.8}]
-    >>> plot_history(roc, PlotSource("roc.csv", ["tpr"], "fpr", None, None, True)) is None
+    >>> plot_history(roc, PlotSource("roc.csv", y=["tpr"], x="fpr")) is None
     True
     """
     if source.template in _NOT_HISTORY_TEMPLATES:
