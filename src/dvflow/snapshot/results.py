@@ -4,8 +4,11 @@
   ``metrics:`` outs and the top-level ``metrics:`` of every dvc.yaml). Nested keys are
   flattened with dots, only numbers are kept, and a name found in several files is
   qualified ``<path>:<name>``, as ``dvc exp show`` names its columns.
-- Plots are DVC's own plot definitions (``Repo.plots.collect``: stage ``plots:`` outs
-  and top-level ``plots:``, ``y: {file: column}`` included). A data plot is a metric
+- Plots are DVC's own plot definitions, as ``Repo.plots`` collects them: stage
+  ``plots:`` outs with their props, and the top-level ``plots:`` of every dvc.yaml
+  (``y: {file: column}`` included; read through ``dvflow.integrations.dvc_results``,
+  which says why). Data files are parsed by DVC's ``parse`` and ``get_datapoints``.
+  A data plot is a metric
   history when its x is the step: undeclared (DVC plots the row index) or a step-like
   integer column such as ``step`` or ``epoch``. Its y columns are the declared ones, or
   the last column, DVC's default. Other data plots (ROC, precision-recall, confusion
