@@ -44,22 +44,20 @@ def test_dvc_files_and_params(tmp_path: Path) -> None:
     from dvc.repo import Repo
 
     (tmp_path / "params.yaml").write_text("train:\n  lr: 0.1\n")
-    (tmp_path / "m.json").write_text('{"acc": 1}')
     repo = Repo.init(str(tmp_path), no_scm=True)
     try:
         assert dvc_internals.read_params_file(repo, tmp_path / "params.yaml") == {
             "train": {"lr": 0.1}
         }
-        assert dvc_internals.load_structured_file(tmp_path / "m.json") == {"acc": 1}
         with dvc_internals.edit_yaml(tmp_path / "params.yaml") as data:
             data["train"]["lr"] = 0.2
         assert "lr: 0.2" in (tmp_path / "params.yaml").read_text()
         assert not dvc_internals.is_params_dependency(object())
         assert issubclass(ParamsDependency, object)
-        # The index attributes that hold top-level metrics and plots.
-        assert hasattr(repo.index, "_metrics") and hasattr(repo.index, "_plots")
-        assert list(dvc_internals.top_level_metrics(repo)) == []
-        assert list(dvc_internals.top_level_plots(repo)) == []
+        assert dvc_internals.top_level_metrics(repo) == []
+        assert dvc_internals.top_level_plot_definitions(repo) == {}
+        assert ".png" in dvc_internals.image_extensions()
+        assert {"x", "y", "template"} <= dvc_internals.plot_props()
     finally:
         repo.close()
 
@@ -111,3 +109,18 @@ def test_adapters_are_the_only_users_of_internals(module: object) -> None:
         if needle in path.read_text()
     ]
     assert offenders == []
+
+
+def test_dvc_top_level_results_internals_keep_their_signatures() -> None:
+    import inspect
+
+    from dvc.repo.metrics.show import _collect_top_level_metrics
+    from dvc.repo.plots import _collect_pipeline_files
+
+    assert list(inspect.signature(_collect_top_level_metrics).parameters) == ["repo"]
+    assert list(inspect.signature(_collect_pipeline_files).parameters) == [
+        "repo",
+        "targets",
+        "props",
+        "onerror",
+    ]

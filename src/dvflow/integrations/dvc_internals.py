@@ -8,7 +8,7 @@ that changes one fails a test instead of a user's pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,14 +89,6 @@ def read_params_file(repo: Repo, path: Path) -> Any:
     return read_param_file(repo.fs, str(path))
 
 
-def load_structured_file(path: Path) -> Any:
-    """A JSON, YAML or TOML file through DVC's loaders (``dvc.utils.serialize.load_path``)."""
-    from dvc.fs import LocalFileSystem
-    from dvc.utils.serialize import load_path
-
-    return load_path(str(path), LocalFileSystem())
-
-
 def edit_yaml(path: Path) -> AbstractContextManager[Any]:
     """DVC's round-trip YAML editor, which keeps comments (``dvc.utils.serialize.
     modify_yaml``)."""
@@ -105,17 +97,64 @@ def edit_yaml(path: Path) -> AbstractContextManager[Any]:
     return modify_yaml(str(path))
 
 
-def top_level_plots(repo: Repo) -> Iterator[tuple[str, Any]]:
-    """(dvc.yaml path, plot definition) of every top-level ``plots:`` entry
-    (``Index._plots``)."""
-    for dvcfile, definitions in getattr(repo.index, "_plots", {}).items():
-        for definition in definitions:
-            yield dvcfile, definition
+def top_level_metrics(repo: Repo) -> list[str]:
+    """The files of every dvc.yaml's top-level ``metrics:``, relative to the repo root
+    (``dvc.repo.metrics.show._collect_top_level_metrics``, which ``Repo.metrics.show``
+    calls when given no targets).
+
+    Not ``Repo.metrics.show()`` itself: without targets it reads every metrics file
+    of the project, after every stage.
+    """
+    from dvc.repo.metrics.show import _collect_top_level_metrics
+
+    return list(_collect_top_level_metrics(repo))
 
 
-def top_level_metrics(repo: Repo) -> Iterator[tuple[str, str]]:
-    """(dvc.yaml path, metrics path) of every top-level ``metrics:`` entry
-    (``Index._metrics``)."""
-    for dvcfile, paths in getattr(repo.index, "_metrics", {}).items():
-        for path in paths:
-            yield dvcfile, str(path)
+def top_level_plot_definitions(repo: Repo) -> dict[str, Any]:
+    """The top-level ``plots:`` of every dvc.yaml, as ``Repo.plots.collect()`` gives
+    them: ``{dvc.yaml path: {"data": {plot_id or data file: props}}}``, a folder
+    expanded to its files; ``{"error": exception}`` where a folder cannot be listed.
+    Paths are relative to the current directory.
+
+    Uses ``dvc.repo.plots._collect_pipeline_files``, which ``Repo.plots.collect``
+    calls for each revision: the public reader enters ``repo.switch("workspace")``,
+    whose brancher resets the repository on the way out (index, filesystem and state
+    database dropped): about 0.5 s per stage in a 40-stage project.
+    """
+    from dvc.repo.plots import _collect_pipeline_files, onerror_collect
+
+    definitions: dict[str, Any] = _collect_pipeline_files(
+        repo, targets=[], props={}, onerror=onerror_collect
+    )
+    return definitions
+
+
+def read_plot_file(repo: Repo, path: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """One plot data file parsed as ``dvc plots show`` parses it (``dvc.repo.plots.parse``):
+    ``{"data": ...}`` or ``{"error": exception}``. ``path`` is repo-relative."""
+    from dvc.repo.plots import onerror_collect, parse
+
+    read: dict[str, Any] = parse(repo.dvcfs, f"/{path}", props=dict(props), onerror=onerror_collect)
+    return read
+
+
+def plot_datapoints(data: Any) -> list[dict[str, Any]]:
+    """The rows of parsed plot data (``dvc.render.converter.vega.get_datapoints``)."""
+    from dvc.render.converter.vega import get_datapoints
+
+    return list(get_datapoints(data))
+
+
+def image_extensions() -> frozenset[str]:
+    """The suffixes ``dvc plots`` renders as images (``dvc.repo.plots.
+    SUPPORTED_IMAGE_EXTENSIONS``)."""
+    from dvc.repo.plots import SUPPORTED_IMAGE_EXTENSIONS
+
+    return frozenset(SUPPORTED_IMAGE_EXTENSIONS)
+
+
+def plot_props() -> frozenset[str]:
+    """The props a plot definition may hold (``dvc.schema.PLOT_PROPS``)."""
+    from dvc.schema import PLOT_PROPS
+
+    return frozenset(PLOT_PROPS)
