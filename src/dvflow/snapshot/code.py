@@ -155,21 +155,16 @@ def _parse_status(out: bytes) -> tuple[str | None, str | None, list[_Change]]:
             # An untracked nested repository is listed as `sub/`; git adds it as `sub`.
             changes.append(_Change(line[2:].rstrip("/"), False, True, True, None))
         elif line[:2] in ("1 ", "2 ", "u "):
+            # `1 XY sub mH mI mW hH hI path`, `u XY sub m1 m2 m3 mW h1 h2 h3 path`; the
+            # `2` of a rename (not asked for) has a score, then the old path in a token.
             kind, xy = line[0], line[2:4]
-            fields = line.split(" ", 10 if kind == "u" else 8)
+            fields = line.split(" ", {"1": 8, "2": 9, "u": 10}[kind])
             if kind == "2":
-                fields = line.split(" ", 9)
-                fields[8:] = fields[9:]  # drop the rename score
-                next(tokens, None)  # the original path
-            head_blob = fields[8] if kind == "u" else fields[6]
+                next(tokens, None)
+            head = fields[8] if kind == "u" else fields[6]
+            unstaged = kind == "u" or xy[1] != "."
             changes.append(
-                _Change(
-                    path=fields[-1],
-                    staged=xy[0] != ".",
-                    unstaged=kind == "u" or xy[1] != ".",
-                    untracked=False,
-                    head_blob=None if _is_null(head_blob) else head_blob,
-                )
+                _Change(fields[-1], xy[0] != ".", unstaged, False, None if _is_null(head) else head)
             )
     return commit, branch, changes
 
@@ -245,8 +240,6 @@ class _Scratch:
     def patch(self, base: str, untracked: list[str], excluded: list[str]) -> bytes:
         """``git diff --numstat --patch -z`` from ``base`` to the working tree."""
         env = self.env(self.diff_index)
-        if not self.diff_index.is_file() and self.fingerprint_index.is_file():
-            shutil.copy2(self.fingerprint_index, self.diff_index)
         if untracked:
             # Intent-to-add entries put untracked files in the diff, read from disk;
             # `add -N` stores the empty blob, in the throw-away object folder.
@@ -324,7 +317,8 @@ def _split_patch(root: Path, out: bytes) -> list[tuple[str, bool, bytes]]:
 
 
 def _blob_of(chunk: bytes) -> str | None:
-    match = _INDEX_LINE.search(chunk)
+    # `--full-index` puts whole blob ids in the chunk's `index <old>..<new>` line.
+    match = _INDEX_LINE.search(chunk, 0, 4096)  # in the header, before any content
     if not match:
         return None
     old, new = match.group(1).decode(), match.group(2).decode()
