@@ -9,6 +9,8 @@ the index and a throw-away object folder. The fingerprint hashes changed files
 without storing them (``update-index --info-only``, ``write-tree --missing-ok``), and
 the patch is read from the working tree (intent-to-add entries, ``git diff <base>``).
 Git's stat cache, copied with the index, keeps unchanged files from being re-read.
+The real object folder is an alternate, read only; git may at most refresh the mtime
+of an object it finds there instead of writing it again.
 """
 
 from __future__ import annotations
@@ -202,7 +204,10 @@ class _Scratch:
     def env(self, index: Path, *, own_objects: bool = True) -> dict[str, str]:
         env = {**os.environ, "GIT_INDEX_FILE": str(index)}
         if own_objects:
+            # New objects go to the scratch folder; existing ones are found in the real
+            # one (write-tree trusts the index's cached subtrees only if they exist).
             env["GIT_OBJECT_DIRECTORY"] = str(self.objects)
+            env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = self.real_objects
         return env
 
     def status(self) -> tuple[str | None, str | None, list[_Change]]:
@@ -245,9 +250,6 @@ class _Scratch:
             # `add -N` stores the empty blob, in the throw-away object folder.
             args = ["add", "-N", "--pathspec-from-file=-", "--pathspec-file-nul"]
             _git(self.root, args, env, stdin=_paths(untracked))
-        # The diff reads the base's blobs from the real object folder; reading never
-        # writes (writing would: git freshens an existing object's mtime).
-        env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = self.real_objects
         args = ["diff", "--numstat", "--patch", "-z", "--full-index", "--no-renames"]
         # Plain output whatever the user's configuration says.
         args += ["--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/"]
