@@ -362,8 +362,13 @@ def _remote_url(root: Path) -> str | None:
     # git's own choice of remote (the branch's, else origin or the only one), with
     # url.<base>.insteadOf applied, in one process.
     out = _run(root, ["ls-remote", "--get-url"])
+    if out.returncode != 0:
+        # Several remotes, none of them origin or the branch's: the first one.
+        names = _run(root, ["remote"]).stdout.decode().split()
+        out = _run(root, ["ls-remote", "--get-url", names[0]]) if names else out
     url = out.stdout.decode(errors="replace").strip()
-    return strip_credentials(url) if out.returncode == 0 and url else None
+    # `.` is the branch's remote when it tracks a local branch: no repository URL.
+    return strip_credentials(url) if out.returncode == 0 and url not in ("", ".") else None
 
 
 def read_code_version(
