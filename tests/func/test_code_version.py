@@ -247,3 +247,13 @@ def test_kept_paths_count_as_committed(scm: TmpDir) -> None:
     assert "+lr = 2" in diff.patch and "acc" not in diff.patch and "plots" not in diff.patch
     scm.git("commit", "-q", "-m", "code only", "--", "train.py")
     assert commits_with_tree(scm.path, version.fingerprint) == [scm.git("rev-parse", "HEAD")]
+
+
+def test_remote_without_origin_is_the_first_one(scm: TmpDir) -> None:
+    assert read_code_version(scm.path)[0].remote_url is None
+    scm.git("remote", "add", "upstream", "https://tok@git.example.com/up.git")
+    scm.git("remote", "add", "fork", "https://git.example.com/fork.git")
+    assert read_code_version(scm.path)[0].remote_url == "https://git.example.com/fork.git"
+    scm.git("config", "url.https://mirror.example.com/.insteadOf", "https://git.example.com/")
+    scm.git("remote", "add", "origin", "https://git.example.com/o.git")
+    assert read_code_version(scm.path)[0].remote_url == "https://mirror.example.com/o.git"

@@ -9,6 +9,8 @@ the index and a throw-away object folder. The fingerprint hashes changed files
 without storing them (``update-index --info-only``, ``write-tree --missing-ok``), and
 the patch is read from the working tree (intent-to-add entries, ``git diff <base>``).
 Git's stat cache, copied with the index, keeps unchanged files from being re-read.
+The real object folder is an alternate, read only; git may at most refresh the mtime
+of an object it finds there instead of writing it again.
 """
 
 from __future__ import annotations
@@ -155,21 +157,16 @@ def _parse_status(out: bytes) -> tuple[str | None, str | None, list[_Change]]:
             # An untracked nested repository is listed as `sub/`; git adds it as `sub`.
             changes.append(_Change(line[2:].rstrip("/"), False, True, True, None))
         elif line[:2] in ("1 ", "2 ", "u "):
+            # `1 XY sub mH mI mW hH hI path`, `u XY sub m1 m2 m3 mW h1 h2 h3 path`; the
+            # `2` of a rename (not asked for) has a score, then the old path in a token.
             kind, xy = line[0], line[2:4]
-            fields = line.split(" ", 10 if kind == "u" else 8)
+            fields = line.split(" ", {"1": 8, "2": 9, "u": 10}[kind])
             if kind == "2":
-                fields = line.split(" ", 9)
-                fields[8:] = fields[9:]  # drop the rename score
-                next(tokens, None)  # the original path
-            head_blob = fields[8] if kind == "u" else fields[6]
+                next(tokens, None)
+            head = fields[8] if kind == "u" else fields[6]
+            unstaged = kind == "u" or xy[1] != "."
             changes.append(
-                _Change(
-                    path=fields[-1],
-                    staged=xy[0] != ".",
-                    unstaged=kind == "u" or xy[1] != ".",
-                    untracked=False,
-                    head_blob=None if _is_null(head_blob) else head_blob,
-                )
+                _Change(fields[-1], xy[0] != ".", unstaged, False, None if _is_null(head) else head)
             )
     return commit, branch, changes
 
@@ -207,7 +204,10 @@ class _Scratch:
     def env(self, index: Path, *, own_objects: bool = True) -> dict[str, str]:
         env = {**os.environ, "GIT_INDEX_FILE": str(index)}
         if own_objects:
+            # New objects go to the scratch folder; existing ones are found in the real
+            # one (write-tree trusts the index's cached subtrees only if they exist).
             env["GIT_OBJECT_DIRECTORY"] = str(self.objects)
+            env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = self.real_objects
         return env
 
     def status(self) -> tuple[str | None, str | None, list[_Change]]:
@@ -245,16 +245,11 @@ class _Scratch:
     def patch(self, base: str, untracked: list[str], excluded: list[str]) -> bytes:
         """``git diff --numstat --patch -z`` from ``base`` to the working tree."""
         env = self.env(self.diff_index)
-        if not self.diff_index.is_file() and self.fingerprint_index.is_file():
-            shutil.copy2(self.fingerprint_index, self.diff_index)
         if untracked:
             # Intent-to-add entries put untracked files in the diff, read from disk;
             # `add -N` stores the empty blob, in the throw-away object folder.
             args = ["add", "-N", "--pathspec-from-file=-", "--pathspec-file-nul"]
             _git(self.root, args, env, stdin=_paths(untracked))
-        # The diff reads the base's blobs from the real object folder; reading never
-        # writes (writing would: git freshens an existing object's mtime).
-        env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = self.real_objects
         args = ["diff", "--numstat", "--patch", "-z", "--full-index", "--no-renames"]
         # Plain output whatever the user's configuration says.
         args += ["--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/"]
@@ -324,7 +319,8 @@ def _split_patch(root: Path, out: bytes) -> list[tuple[str, bool, bytes]]:
 
 
 def _blob_of(chunk: bytes) -> str | None:
-    match = _INDEX_LINE.search(chunk)
+    # `--full-index` puts whole blob ids in the chunk's `index <old>..<new>` line.
+    match = _INDEX_LINE.search(chunk, 0, 4096)  # in the header, before any content
     if not match:
         return None
     old, new = match.group(1).decode(), match.group(2).decode()
@@ -366,8 +362,13 @@ def _remote_url(root: Path) -> str | None:
     # git's own choice of remote (the branch's, else origin or the only one), with
     # url.<base>.insteadOf applied, in one process.
     out = _run(root, ["ls-remote", "--get-url"])
+    if out.returncode != 0:
+        # Several remotes, none of them origin or the branch's: the first one.
+        names = _run(root, ["remote"]).stdout.decode().split()
+        out = _run(root, ["ls-remote", "--get-url", names[0]]) if names else out
     url = out.stdout.decode(errors="replace").strip()
-    return strip_credentials(url) if out.returncode == 0 and url else None
+    # `.` is the branch's remote when it tracks a local branch: no repository URL.
+    return strip_credentials(url) if out.returncode == 0 and url not in ("", ".") else None
 
 
 def read_code_version(
