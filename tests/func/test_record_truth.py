@@ -1,5 +1,6 @@
 """What a run records is true: code state, hashes, context tags, datasets, bad input."""
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ pytestmark = pytest.mark.slow
 
 FEATURIZE = """\
 import dvflow
+import os
 from pathlib import Path
 
 with dvflow.start_run():
@@ -21,6 +23,7 @@ with dvflow.start_run():
 
 TRAIN = """\
 import json
+import os
 from pathlib import Path
 rows = Path("features.csv").read_text().splitlines()
 json.dump({"rows": len(rows)}, open("metrics.json", "w"))
@@ -158,3 +161,57 @@ def test_bad_input_creates_nothing(
     assert not (dvc.path / "mlflow.db").exists()
     assert not (dvc.path / "mlartifacts").exists()
     assert (exclude.read_text() if exclude.exists() else None) == before
+
+
+def _dot_git(root: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(root)): p.stat().st_size
+        for p in (root / ".git").rglob("*")
+        if p.is_file() and p.name != "index.lock"
+    }
+
+
+def test_recording_writes_nothing_into_git(project: TmpDir, client: Any) -> None:
+    dvflow(project, "repro", "--force")  # the store exists, git ignores it: set up once
+    (project.path / "big.bin").write_bytes(os.urandom(30 * 1024 * 1024))
+    before = _dot_git(project.path)
+    dvflow(project, "snapshot")
+    dvflow(project, "repro", "--force")
+    run([dvc_exe(), "repro", "-q", "--force", "featurize"], project.path, env=python_env())
+    after = _dot_git(project.path)
+    # DVC itself may refresh the index; no object, ref or config appeared or grew.
+    changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
+    assert changed <= {"index"}, sorted(changed)
+    parent, _ = _pipeline_runs_latest(client)
+    omitted = client.download_artifacts(parent.info.run_id, "dvflow/git.diff")
+    text = Path(omitted).read_text()
+    assert '"big.bin"' in text and len(text) < 10_000
+
+
+def _pipeline_runs_latest(client: Any) -> tuple[Any, list[Any]]:
+    runs = all_runs(client)
+    parents = [r for r in runs if r.data.tags.get(tags.KIND) == tags.KIND_PIPELINE]
+    latest = max(parents, key=lambda r: r.info.start_time)
+    return latest, [r for r in runs if r.data.tags.get(tags.PARENT_RUN_ID) == latest.info.run_id]
+
+
+def test_a_recorder_that_never_answers_is_an_error_in_time(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from dvflow.errors import TrackingStoreError
+    from dvflow.recorder.link import RecorderLink
+    from dvflow.workspace import Workspace
+
+    run(["git", "init", "-q"], tmp_path)
+    link = RecorderLink(Workspace.find(tmp_path), "inv", {})
+    # A recorder process stuck on a store that never lets go: it reads, never answers.
+    link.process = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.stdin.read(); time.sleep(60)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    with pytest.raises(TrackingStoreError, match="did not answer within 1 s"):
+        link._answer(timeout=1)
+    assert link.process.wait(timeout=10) != 0  # stopped, not left behind
