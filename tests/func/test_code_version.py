@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from dvflow.snapshot import code
-from dvflow.snapshot.code import OmittedFile, commits_with_tree, read_code_version
+from dvflow.snapshot import patch
+from dvflow.snapshot.code import commits_with_tree, read_code_version
+from dvflow.snapshot.patch import OmittedFile
 from tests.conftest import TmpDir, run
 
 MB = 1_000_000
@@ -131,7 +132,7 @@ def test_binary_and_big_files_are_listed_not_patched(scm: TmpDir) -> None:
     (scm.path / "model.bin").write_bytes(os.urandom(20 * MB))
     diff = read_code_version(scm.path, with_diff=True)[1]
     assert diff is not None
-    too_big = f"larger than {code.MAX_FILE_BYTES:,} bytes"
+    too_big = f"larger than {patch.MAX_FILE_BYTES:,} bytes"
     # Size is checked first: git never reads a big file to find out it is binary.
     assert diff.omitted == [
         OmittedFile(
@@ -162,7 +163,7 @@ def test_small_binary_file_is_detected_by_git(scm: TmpDir) -> None:
 
 
 def test_total_patch_limit(scm: TmpDir, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(code, "MAX_PATCH_BYTES", 3000)
+    monkeypatch.setattr(patch, "MAX_PATCH_BYTES", 3000)
     scm.gen({"a.py": "1\n"})
     scm.commit()
     scm.gen({"b.py": "x = 1\n" * 300, "c.py": "y = 2\n" * 300, "d.py": "z = 3\n"})

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from dvflow.project import Project
     from dvflow.repro.options import ReproOptions
     from dvflow.snapshot import Snapshot
-    from dvflow.snapshot.code import CodeVersion, WorkingTreeDiff
+    from dvflow.snapshot.code import CodeVersion
+    from dvflow.snapshot.patch import WorkingTreeDiff
     from dvflow.snapshot.results import Results
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dvflow import env
 from dvflow.errors import ProjectInputError, one_line
 from dvflow.project import Project, working_directory
-from dvflow.snapshot.code import CodeVersion, WorkingTreeDiff, read_code_version
+from dvflow.snapshot.code import CodeVersion, read_code_version
 from dvflow.snapshot.data import (
     DataVersion,
     pipeline_written_paths,
@@ -24,6 +24,7 @@ from dvflow.snapshot.data import (
 )
 from dvflow.snapshot.environment import Environment, read_environment
 from dvflow.snapshot.params import params_files, project_params, stage_params
+from dvflow.snapshot.patch import WorkingTreeDiff
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
