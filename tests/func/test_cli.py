@@ -3,8 +3,10 @@
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
+import dvflow
 from tests.conftest import TmpDir, dvflow_exe, run
 
 
@@ -22,7 +24,9 @@ def test_version_and_help_import_neither_mlflow_nor_dvc(tmp_path: Path) -> None:
     for args in (["--version"], ["--help"]):
         out = run([sys.executable, "-c", code, *args], tmp_path).stdout
         assert "HEAVY []" in out
-    assert "0.1.0" in run([dvflow_exe(), "--version"], tmp_path).stdout
+    shown = run([dvflow_exe(), "--version"], tmp_path).stdout.strip()
+    assert shown == f"dvflow, version {dvflow.__version__}"
+    assert dvflow.__version__ == version("dvflow")  # the package and its metadata agree
     assert "snapshot" in run([sys.executable, "-m", "dvflow", "--help"], tmp_path).stdout
 
 
