@@ -53,3 +53,30 @@ def test_a_process_that_outlives_the_block_does_not_hang_it() -> None:
     assert "before exit" in tail.tail()
     lingering.kill()
     lingering.wait()
+
+
+def test_a_terminal_stderr_is_teed_through_a_pseudo_terminal() -> None:
+    import pty
+
+    code = (
+        "import os, subprocess, sys\n"
+        "from dvflow.repro.capture import StderrTail\n"
+        "with StderrTail(lines=2) as tail:\n"
+        "    subprocess.run([sys.executable, '-c', 'import sys; print(1, 2, 3, sep=chr(10),"
+        " file=sys.stderr)'], check=True)\n"
+        "    kept = tail.tail()\n"
+        "print(repr(kept), os.isatty(2))\n"
+    )
+    controller, terminal = pty.openpty()
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        stderr=terminal,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    os.close(terminal)
+    os.close(controller)
+    assert result.returncode == 0
+    assert result.stdout.strip() == "'2\\n3' True"
