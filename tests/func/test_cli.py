@@ -6,6 +6,8 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
 import dvflow
 from tests.conftest import TmpDir, dvflow_exe, run
 
@@ -44,6 +46,7 @@ def test_unknown_option_is_usage_error(tmp_path: Path) -> None:
     assert "No such option" in result.stderr
 
 
+@pytest.mark.slow  # dvc init, dvc add and dvflow: seconds
 def test_snapshot_json(dvc: TmpDir) -> None:
     dvc.gen({"data/a.csv": "1\n"})
     dvc.dvc("add", "-q", "data")
@@ -62,6 +65,7 @@ def test_snapshot_json(dvc: TmpDir) -> None:
     assert "data" in text and "[clean]" in text
 
 
+@pytest.mark.slow  # dvc init, dvc add and dvflow: seconds
 def test_broken_dvc_yaml_is_one_line(dvc: TmpDir) -> None:
     dvc.gen({"dvc.yaml": "stages:\n  a: [\n"})
     result = run([dvflow_exe(), "snapshot"], dvc.path, check=False)

@@ -14,6 +14,8 @@ import pytest
 from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow, dvflow_exe, python_env
 
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
+
 PREPARE = """\
 import sys
 rows = open("data/raw.csv").read().splitlines()

@@ -14,6 +14,8 @@ import pytest
 from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvc_exe, python_env, run
 
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
+
 STAGE_SCRIPT = """\
 import sys
 import dvflow
