@@ -5,7 +5,8 @@
 # Usage: bash scripts/test.sh [--fast] [pytest arguments...]
 #   --fast  the inner loop: only the tests not marked slow (pytest -m "not slow"),
 #           the ones that spawn no chain of dvc/mlflow processes. CI runs everything.
-# Environment: DVFLOW_VENV (default .venv), DVFLOW_TEST_WORKERS (default 2).
+# Environment: DVFLOW_VENV (default .venv), DVFLOW_TEST_WORKERS (default 2),
+#   DVFLOW_SKIP_INSTALL=1 to reuse the virtual environment as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +20,13 @@ venv="${DVFLOW_VENV:-.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
-mkdir -p .logs
-echo "installing dvflow with its test extras (log: .logs/install.log)"
-# pip on some machines prints many harmless 'Location ... is ignored' warnings.
-{ python -m pip install --upgrade pip && python -m pip install -e ".[test]"; } \
-    >.logs/install.log 2>&1 || { tail -40 .logs/install.log; exit 1; }
+if [ -z "${DVFLOW_SKIP_INSTALL:-}" ]; then
+    mkdir -p .logs
+    echo "installing dvflow with its test extras (log: .logs/install.log)"
+    # pip on some machines prints many harmless 'Location ... is ignored' warnings.
+    { python -m pip install --upgrade pip && python -m pip install -e ".[test]"; } \
+        >.logs/install.log 2>&1 || { tail -40 .logs/install.log; exit 1; }
+fi
 
 # Tests make real git commits: an identity through the environment if git has none.
 # shellcheck source=scripts/git-identity.sh
