@@ -13,7 +13,9 @@ mkdir -p .logs
 echo "installing dvflow (log: .logs/install.log)"
 { python -m pip install --upgrade pip && python -m pip install -e ".[demo]"; } \
     >.logs/install.log 2>&1 || { tail -40 .logs/install.log; exit 1; }
-git config --global user.email >/dev/null 2>&1 || git config --global user.email "demo@dvflow.invalid"
-git config --global user.name >/dev/null 2>&1 || git config --global user.name "dvflow demo"
+# The demo makes git commits: an identity through the environment if git has none.
+# shellcheck source=scripts/git-identity.sh
+source scripts/git-identity.sh
+give_git_an_identity "dvflow demo" "demo@dvflow.invalid"
 
 dvflow demo "${1:-demo}"

@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
 # Run dvflow's checks and tests in a fresh virtual environment (.venv by default):
 # install the project with its test extras, then ruff, mypy and pytest.
+#
+# Usage: bash scripts/test.sh [--fast] [pytest arguments...]
+#   --fast  the inner loop: only the tests not marked slow (pytest -m "not slow"),
+#           the ones that spawn no chain of dvc/mlflow processes. CI runs everything.
+# Environment: DVFLOW_VENV (default .venv), DVFLOW_TEST_WORKERS (default 2),
+#   DVFLOW_SKIP_INSTALL=1 to reuse the virtual environment as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+lane=()
+if [ "${1:-}" = "--fast" ]; then
+    shift
+    lane=(-m "not slow")
+fi
 
 venv="${DVFLOW_VENV:-.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
-mkdir -p .logs
-echo "installing dvflow with its test extras (log: .logs/install.log)"
-# pip on some machines prints many harmless 'Location ... is ignored' warnings.
-{ python -m pip install --upgrade pip && python -m pip install -e ".[test]"; } \
-    >.logs/install.log 2>&1 || { tail -40 .logs/install.log; exit 1; }
+if [ -z "${DVFLOW_SKIP_INSTALL:-}" ]; then
+    mkdir -p .logs
+    echo "installing dvflow with its test extras (log: .logs/install.log)"
+    # pip on some machines prints many harmless 'Location ... is ignored' warnings.
+    { python -m pip install --upgrade pip && python -m pip install -e ".[test]"; } \
+        >.logs/install.log 2>&1 || { tail -40 .logs/install.log; exit 1; }
+fi
 
-# Tests make real git commits: give git an identity if the machine has none.
-git config --global user.email >/dev/null 2>&1 || git config --global user.email "tests@dvflow.invalid"
-git config --global user.name >/dev/null 2>&1 || git config --global user.name "dvflow tests"
+# Tests make real git commits: an identity through the environment if git has none.
+# shellcheck source=scripts/git-identity.sh
+source scripts/git-identity.sh
+give_git_an_identity "dvflow tests" "tests@dvflow.invalid"
 
 echo "== ruff"
 ruff check src tests benchmarks
@@ -24,4 +39,4 @@ ruff format --check src tests benchmarks
 echo "== mypy"
 mypy
 echo "== pytest"
-python -m pytest -n "${DVFLOW_TEST_WORKERS:-2}" "$@"
+python -m pytest -n "${DVFLOW_TEST_WORKERS:-2}" ${lane[@]+"${lane[@]}"} "$@"

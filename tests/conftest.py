@@ -2,10 +2,15 @@
 
 Every test gets its own SQLite tracking store, copied from one migrated template so
 that MLflow's schema migrations run once per session, not once per test.
+
+A test writes only inside its temporary folder: HOME (so ~/.gitconfig, ~/.config,
+~/.cache) points at a session folder, and a test that leaves anything new in this
+repository's tree fails (MLflow's default ``./mlruns`` once got committed that way).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -30,6 +35,93 @@ _CLEARED = (
     env.DVFLOW_INVOCATION,
     *env.DVC_CONTEXT_VARIABLES,
 )
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+# The environment the session started with, before any test changed HOME or GIT_*:
+# the repository listing is always made the same way.
+_SESSION_ENV = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+
+# What running the tools leaves in the repository on purpose: not a leak.
+TOOL_CACHES = (
+    ".venv*",
+    ".pytest_cache",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".logs",
+    "*.egg-info",
+)
+
+
+def tree_listing(root: Path) -> frozenset[str]:
+    """Every changed, untracked or ignored path git sees in ``root``, but the tools'
+    caches: a test that adds a line here wrote into the repository.
+
+    ``--ignored=matching`` shows an ignored folder without walking into it (the
+    default walks all of .venv: 100 ms a call); ``--no-optional-locks`` keeps git from
+    refreshing the index, which would race with a developer's own git commands.
+    """
+    out = subprocess.run(
+        ["git", "--no-optional-locks", "status", "--porcelain", "--ignored=matching", "-z"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+        env=_SESSION_ENV,
+    ).stdout
+    return frozenset(
+        entry
+        for entry in out.decode(errors="replace").split("\0")
+        if entry and not _is_tool_cache(entry[3:])
+    )
+
+
+def _is_tool_cache(path: str) -> bool:
+    return any(
+        fnmatch.fnmatch(part, pattern) for part in path.split("/") for pattern in TOOL_CACHES
+    )
+
+
+@pytest.fixture(scope="session")
+def repository() -> Path | None:
+    """This checkout's root, or None when the tests do not run from a git checkout."""
+    found = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    top = found.stdout.strip()
+    return REPOSITORY if found.returncode == 0 and Path(top).resolve() == REPOSITORY else None
+
+
+@pytest.fixture(autouse=True)
+def no_writes_into_the_repository(repository: Path | None) -> Iterator[None]:
+    """Fail the test that left a new file (or changed one) in the repository.
+
+    Under xdist a leak can also fail the test that ran beside it on the other worker;
+    the test that really wrote is the one that keeps failing.
+    """
+    if repository is None:
+        yield
+        return
+    before = tree_listing(repository)
+    yield
+    leaked = sorted(tree_listing(repository) - before)
+    if leaked:
+        pytest.fail(
+            f"the test wrote into the repository {repository}: {', '.join(leaked)}. "
+            "Write under tmp_path (MLflow: give an artifact location, or chdir there).",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HOME for every test: git's global config, DVC's and matplotlib's user folders
+    land here, never in the user's home."""
+    return tmp_path_factory.mktemp("home")
 
 
 def run(
@@ -86,8 +178,11 @@ def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def isolated_env(monkeypatch: pytest.MonkeyPatch, session_home: Path) -> Iterator[None]:
     for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(session_home))
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "GIT_CONFIG_GLOBAL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "dvflow tests")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "tests@dvflow.invalid")

@@ -39,7 +39,8 @@ def take_snapshot(stage: str | None = None) -> Snapshot:
 
     Example:
         >>> snap = dvflow.take_snapshot()                # doctest: +SKIP
-        >>> snap.code.dirty, [v.path for v in snap.data]
+        >>> snap.code.dirty, [v.path for v in snap.data]  # doctest: +SKIP
+        (False, ['data'])
     """
     from dvflow.project import find_project
     from dvflow.snapshot import take_snapshot as take

@@ -23,8 +23,10 @@ from __future__ import annotations
 def one_line(text: object, *, last: bool = False) -> str:
     """The first (or last) non-blank line of ``text``: error messages stay one line.
 
-    >>> one_line("failed\n  details")
+    >>> one_line("failed\\n  details")
     'failed'
+    >>> one_line("\\nfailed\\n  details: disk full\\n", last=True)
+    'details: disk full'
     """
     lines = [line.strip() for line in str(text).splitlines() if line.strip()] or [""]
     return lines[-1] if last else lines[0]

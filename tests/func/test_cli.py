@@ -3,8 +3,12 @@
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
+import dvflow
 from tests.conftest import TmpDir, dvflow_exe, run
 
 
@@ -22,7 +26,9 @@ def test_version_and_help_import_neither_mlflow_nor_dvc(tmp_path: Path) -> None:
     for args in (["--version"], ["--help"]):
         out = run([sys.executable, "-c", code, *args], tmp_path).stdout
         assert "HEAVY []" in out
-    assert "0.1.0" in run([dvflow_exe(), "--version"], tmp_path).stdout
+    shown = run([dvflow_exe(), "--version"], tmp_path).stdout.strip()
+    assert shown == f"dvflow, version {dvflow.__version__}"
+    assert dvflow.__version__ == version("dvflow")  # the package and its metadata agree
     assert "snapshot" in run([sys.executable, "-m", "dvflow", "--help"], tmp_path).stdout
 
 
@@ -40,6 +46,7 @@ def test_unknown_option_is_usage_error(tmp_path: Path) -> None:
     assert "No such option" in result.stderr
 
 
+@pytest.mark.slow  # dvc init, dvc add and dvflow: seconds
 def test_snapshot_json(dvc: TmpDir) -> None:
     dvc.gen({"data/a.csv": "1\n"})
     dvc.dvc("add", "-q", "data")
@@ -58,6 +65,7 @@ def test_snapshot_json(dvc: TmpDir) -> None:
     assert "data" in text and "[clean]" in text
 
 
+@pytest.mark.slow  # dvc init, dvc add and dvflow: seconds
 def test_broken_dvc_yaml_is_one_line(dvc: TmpDir) -> None:
     dvc.gen({"dvc.yaml": "stages:\n  a: [\n"})
     result = run([dvflow_exe(), "snapshot"], dvc.path, check=False)

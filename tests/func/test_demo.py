@@ -8,6 +8,8 @@ import pytest
 from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow, run
 
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
+
 
 @pytest.mark.slow
 def test_demo_runs_twice_and_compares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

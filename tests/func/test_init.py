@@ -18,6 +18,8 @@ from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow_exe, python_env, run
 from tests.conftest import dvflow as dvflow_cmd
 
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
+
 TEMPLATE = Path(dvflow.__file__).parent / "apps" / "templates" / "project"
 TOKENS = (b"__PROJECT_NAME__", b"__REQUIREMENTS__")
 STAGES = {"process_data", "featurize", "train", "evaluate"}

@@ -1,6 +1,8 @@
 """`dvflow repro` on real pipelines: one parent run, one run per stage, nothing RUNNING."""
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import time
@@ -11,6 +13,8 @@ import pytest
 
 from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow, dvflow_exe, python_env
+
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
 
 PREPARE = """\
 import sys
@@ -171,7 +175,11 @@ def test_sigterm_ends_open_runs_killed(project: TmpDir, client: Any) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not _runs_stage(process.pid, "prepare.py"):
         time.sleep(0.2)
-    time.sleep(3)  # let the recorder open the store
+    # The signal must find the recorder ready: wait until it holds the store open.
+    store = Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
+    while time.monotonic() < deadline and not _recorder_holds(project.path, store):
+        time.sleep(0.2)
+    assert _recorder_holds(project.path, store), "the recorder never opened the store"
     process.send_signal(signal.SIGTERM)
     _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
@@ -192,6 +200,16 @@ def _recorders_in(folder: Path) -> list[int]:
         ] == str(folder):
             found.append(proc.pid)
     return found
+
+
+def _recorder_holds(folder: Path, db: Path) -> bool:
+    import psutil
+
+    for pid in _recorders_in(folder):
+        with contextlib.suppress(psutil.Error):
+            if any(Path(f.path) == db for f in psutil.Process(pid).open_files()):
+                return True
+    return False
 
 
 def _runs_stage(pid: int, script: str) -> bool:

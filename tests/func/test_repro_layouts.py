@@ -8,6 +8,8 @@ import pytest
 from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow
 
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
+
 GEN = """\
 import sys
 from pathlib import Path

@@ -15,6 +15,8 @@ import pytest
 from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow
 
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

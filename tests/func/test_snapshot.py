@@ -10,6 +10,8 @@ from dvflow.project import find_project
 from dvflow.snapshot import take_snapshot
 from tests.conftest import TmpDir
 
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
+
 PIPELINE = """\
 stages:
   prepare:

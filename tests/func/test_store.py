@@ -13,6 +13,8 @@ from dvflow.tracking import schema as tags
 from dvflow.tracking.store import ensure_store
 from dvflow.tracking.writer import log_tags_and_params
 
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
+
 OPEN_STORE = """\
 import sys
 from dvflow.tracking.store import open_client, ensure_experiment

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import TmpDir, dvflow, dvflow_exe, python_env, run
 
+pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

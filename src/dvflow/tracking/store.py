@@ -43,7 +43,12 @@ def default_tracking_uri(project: Project) -> str:
 def resolve_tracking_uri(project: Project, configured: str | None) -> str:
     """Make a configured URI absolute against the project home.
 
-    >>> # sqlite:///mlflow.db  ->  sqlite:////abs/project/mlflow.db
+    >>> from dvflow.project import Project
+    >>> project = Project(root=Path("/p"), home=Path("/p"), git_root=None, has_dvc=True)
+    >>> resolve_tracking_uri(project, "sqlite:///mlflow.db")
+    'sqlite:////p/mlflow.db'
+    >>> resolve_tracking_uri(project, "http://mlflow.acme.dev:5000")
+    'http://mlflow.acme.dev:5000'
     """
     if not configured:
         return default_tracking_uri(project)
