@@ -7,7 +7,6 @@ what it lacks: nothing is overwritten or committed, the user's work stays as it 
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 import subprocess
@@ -18,24 +17,40 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dvflow.apps.requirements import (
+    CORE_DISTRIBUTIONS,
+    STARTER_DISTRIBUTIONS,
+    dependency_files,
+    how_to_add,
+    lacking,
+    requirements_text,
+)
+from dvflow.apps.template import (
+    NAME_TOKEN,
+    REQUIREMENTS_TOKEN,
+    append_patterns,
+    fill_tokens,
+    missing_params,
+    pytest_imports_from_root,
+    template_file,
+    template_files,
+)
 from dvflow.errors import DvflowError, ProjectInputError, one_line
 from dvflow.project import git_toplevel
 
 if TYPE_CHECKING:
-    from importlib.abc import Traversable
+    pass
 
-NAME_TOKEN = "__PROJECT_NAME__"
-REQUIREMENTS_TOKEN = "__REQUIREMENTS__"
-# What any dvflow project needs; then what the template imports (templates/README.md).
-CORE_DISTRIBUTIONS = ("dvflow", "dvc", "mlflow")
-REQUIRED_DISTRIBUTIONS = (*CORE_DISTRIBUTIONS, "scikit-learn", "pandas", "matplotlib", "pytest")
 RAW_DATA = "data/raw/breast_cancer.csv"
 DATASET_SCRIPT = "src/make_dataset.py"
+DATASET_MODULE = "src.make_dataset"  # run as the stages are: `python -m`, from the root
 FIRST_COMMIT_MESSAGE = "Create project with dvflow init"
 
 # The template files any project gets. The others are the starter pipeline, added only
 # without a dvc.yaml: next to the user's own pipeline they would be orphans.
 _SUPPORT_FILES = {".gitignore", ".dvcignore", ".dockerignore", "Dockerfile", "requirements.txt"}
+# Files that only fit a project whose dependencies are in requirements.txt.
+_NEED_REQUIREMENTS_TXT = ("requirements.txt", "Dockerfile")
 # An existing ignore file gets the template's missing patterns appended: without them
 # the local MLflow store (mlflow.db, mlartifacts/) would end up in git.
 _IGNORE_FILES = {".gitignore", ".dvcignore"}
@@ -85,7 +100,11 @@ class ScaffoldReport:
 
 
 def create_project(
-    path: Path, *, here: bool = False, progress: Progress | None = None
+    path: Path,
+    *,
+    here: bool = False,
+    progress: Progress | None = None,
+    message: str = FIRST_COMMIT_MESSAGE,
 ) -> ScaffoldReport:
     """Create a dvflow project in ``path``, or adopt the existing folder ``path``.
 
@@ -93,6 +112,7 @@ def create_project(
         path: a new or empty folder; with ``here``, an existing folder or repository.
         here: add only what is missing, never overwrite a file, and do not commit.
         progress: called with a short line before each slow step.
+        message: the first commit's message (new projects only).
 
     Returns:
         What was created, kept and initialised.
@@ -104,10 +124,10 @@ def create_project(
     """
     root = Path(path).expanduser().resolve()
     say = progress or (lambda _line: None)
-    return _adopt(root, say) if here else _create(root, say)
+    return _adopt(root, say) if here else _create(root, say, message)
 
 
-def _create(root: Path, say: Progress) -> ScaffoldReport:
+def _create(root: Path, say: Progress, message: str) -> ScaffoldReport:
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         adopt = f"adopt it with 'dvflow init --here {shlex.quote(str(root))}', or "
         raise ProjectInputError(
@@ -122,8 +142,8 @@ def _create(root: Path, say: Progress) -> ScaffoldReport:
         _git_init(root, report, say)
         _dvc_init(root, report, say, subdir=False)
         _add_dataset(root, report, say)
-        say(f"first commit: {FIRST_COMMIT_MESSAGE}")
-        report.commit = commit_everything(root, FIRST_COMMIT_MESSAGE)
+        say(f"first commit: {message}")
+        report.commit = commit_everything(root, message)
     except BaseException:
         # Everything in the folder is ours: remove it, so a second try starts clean.
         _remove_created(root, made)
@@ -139,7 +159,9 @@ def _adopt(root: Path, say: Progress) -> ScaffoldReport:
     existed = {child.name for child in root.iterdir()}
     report = ScaffoldReport(path=root, name=root.name, here=True)
     report.pipeline_kept = (root / "dvc.yaml").exists()
-    _copy_template(root, report, starter=not report.pipeline_kept)
+    # Read before copying: the template's own pyproject.toml declares no dependencies.
+    declared = [] if (root / "requirements.txt").exists() else dependency_files(root)
+    _copy_template(root, report, starter=not report.pipeline_kept, declared=declared)
     git_root = git_toplevel(root)
     if git_root is None:
         _git_init(root, report, say)
@@ -149,18 +171,21 @@ def _adopt(root: Path, say: Progress) -> ScaffoldReport:
         _dvc_init(root, report, say, subdir=git_root != root)
     if not report.pipeline_kept:
         _add_dataset(root, report, say)
-    report.notes.extend(_kept_file_notes(root, report))
+    report.notes.extend(_kept_file_notes(root, report, declared))
     report.git_add = _paths_to_stage(report, existed)
     return report
 
 
-def _copy_template(root: Path, report: ScaffoldReport, *, starter: bool) -> None:
-    requirements = "\n".join(map(_pin, REQUIRED_DISTRIBUTIONS))
-    tokens = {NAME_TOKEN: root.name, REQUIREMENTS_TOKEN: requirements}
-    for relative, data in _template_files():
+def _copy_template(
+    root: Path, report: ScaffoldReport, *, starter: bool, declared: list[str] | None = None
+) -> None:
+    """Copy what the project lacks; ``declared``: its own files of dependencies."""
+    needed = STARTER_DISTRIBUTIONS if starter else CORE_DISTRIBUTIONS
+    tokens = {NAME_TOKEN: root.name, REQUIREMENTS_TOKEN: requirements_text(needed)}
+    for relative, data in template_files():
         target = root / relative
         if target.exists() or target.is_symlink():
-            if relative in _IGNORE_FILES and target.is_file() and _append_patterns(target, data):
+            if relative in _IGNORE_FILES and target.is_file() and append_patterns(target, data):
                 report.updated.append(relative)
             else:
                 report.kept.append(relative)
@@ -168,7 +193,11 @@ def _copy_template(root: Path, report: ScaffoldReport, *, starter: bool) -> None
         if not starter and relative not in _SUPPORT_FILES:
             report.skipped.append(relative)
             continue
-        content = _fill_tokens(relative, data, tokens)
+        if declared and relative in _NEED_REQUIREMENTS_TXT:
+            # A second list of dependencies would drift from the project's own.
+            report.skipped.append(relative)
+            continue
+        content = fill_tokens(relative, data, tokens)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             # "x": never write through a file that appeared meanwhile.
@@ -179,66 +208,6 @@ def _copy_template(root: Path, report: ScaffoldReport, *, starter: bool) -> None
             report.notes.append(f"{relative} not added: a file is in the way of its folder.")
             continue
         report.created.append(relative)
-
-
-def _template_files() -> Iterator[tuple[str, bytes]]:
-    """Every file of the template as (relative path with ``/``, bytes)."""
-
-    def walk(folder: Traversable, prefix: str) -> Iterator[tuple[str, bytes]]:
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if entry.name == "__pycache__" or entry.name.endswith(".pyc"):
-                continue  # left behind if the template's own tests ran in place
-            if entry.is_dir():
-                yield from walk(entry, f"{prefix}{entry.name}/")
-            else:
-                yield f"{prefix}{entry.name}", entry.read_bytes()
-
-    yield from walk(_template_root(), "")
-
-
-def _template_root() -> Traversable:
-    from importlib.resources import files
-
-    return files("dvflow.apps") / "templates" / "project"
-
-
-def _fill_tokens(relative: str, data: bytes, tokens: dict[str, str]) -> bytes:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data  # a binary file has no tokens
-    for token, value in tokens.items():
-        text = text.replace(token, value)
-    if any(token in text for token in tokens):
-        raise DvflowError(f"a template token is left in {relative}: a bug in dvflow.")
-    return text.encode("utf-8")
-
-
-def _append_patterns(target: Path, template: bytes) -> bool:
-    """Append the template's ignore patterns that ``target`` lacks; whether any were."""
-    existing = target.read_text(encoding="utf-8", errors="replace")
-    present = {line.strip() for line in existing.splitlines()}
-    missing = [
-        line.strip()
-        for line in template.decode("utf-8").splitlines()
-        if line.strip() and not line.lstrip().startswith("#") and line.strip() not in present
-    ]
-    if not missing:
-        return False
-    separator = "" if not existing else "\n" if existing.endswith("\n") else "\n\n"
-    with target.open("a", encoding="utf-8") as file:
-        file.write(separator + "# Added by dvflow init\n" + "\n".join(missing) + "\n")
-    return True
-
-
-def _pin(name: str) -> str:
-    """``name==version`` if the distribution is installed here (editable too), else ``name``."""
-    from importlib import metadata
-
-    try:
-        return f"{name}=={metadata.version(name)}"
-    except metadata.PackageNotFoundError:
-        return name
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -326,7 +295,11 @@ def _add_dataset(root: Path, report: ScaffoldReport, say: Progress) -> None:
             return
         say(f"writing the raw data set {RAW_DATA}")
         result = subprocess.run(
-            [sys.executable, DATASET_SCRIPT], cwd=root, capture_output=True, text=True, check=False
+            [sys.executable, "-m", DATASET_MODULE],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             missing_module = "ModuleNotFoundError" in result.stderr
@@ -339,38 +312,39 @@ def _add_dataset(root: Path, report: ScaffoldReport, say: Progress) -> None:
     report.dataset_added = True
 
 
-def _kept_file_notes(root: Path, report: ScaffoldReport) -> Iterator[str]:
+def _kept_file_notes(root: Path, report: ScaffoldReport, declared: list[str]) -> Iterator[str]:
     """What an adopted project's own files lack for dvflow or the starter pipeline."""
-    if "requirements.txt" in report.kept and (root / "requirements.txt").is_file():
-        text = (root / "requirements.txt").read_text(errors="replace").lower()
-        lacking = [n for n in CORE_DISTRIBUTIONS if not re.search(rf"^\s*{n}\b", text, re.M)]
-        if lacking:
-            yield f"requirements.txt was kept; add {', '.join(map(_pin, lacking))} to it."
+    # The starter pipeline's libraries too while its dvc.yaml is there (as added before).
+    pipeline = root / "dvc.yaml"
+    starter = pipeline.is_file() and pipeline.read_bytes() == template_file("dvc.yaml")
+    needed = STARTER_DISTRIBUTIONS if starter else CORE_DISTRIBUTIONS
+    if declared:
+        texts = [(root / name).read_text(errors="replace") for name in declared]
+        missing = ", ".join(map(how_to_add, lacking(texts, needed)))
+        not_added = [name for name in _NEED_REQUIREMENTS_TXT if name in report.skipped]
+        yield (
+            f"dependencies are declared in {', '.join(declared)}, so "
+            f"{' and '.join(not_added)} {'was' if len(not_added) == 1 else 'were'} not added"
+            + (f"; add {missing} there." if missing else ".")
+        )
+    elif "requirements.txt" in report.kept and (root / "requirements.txt").is_file():
+        text = (root / "requirements.txt").read_text(errors="replace")
+        missing = ", ".join(map(how_to_add, lacking([text], needed)))
+        if missing:
+            yield f"requirements.txt was kept; add {missing} to it."
     if "params.yaml" in report.kept and "dvc.yaml" in report.created:
-        lacking = _missing_params(root / "params.yaml")
-        if lacking:
+        absent = missing_params(root / "params.yaml")
+        if absent:
             yield (
                 f"params.yaml was kept; the starter pipeline in dvc.yaml also reads "
-                f"{', '.join(lacking)}: add them before 'dvflow repro'."
+                f"{', '.join(absent)}: add them before 'dvflow repro'."
             )
-
-
-def _missing_params(params_file: Path) -> list[str]:
-    """The starter pipeline's params that ``params_file`` does not define."""
-    import yaml
-
-    template = yaml.safe_load((_template_root() / "params.yaml").read_text(encoding="utf-8"))
-    try:
-        own = yaml.safe_load(params_file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        own = None  # unreadable: every param counts as missing
-    sections = own if isinstance(own, dict) else {}
-    return [
-        f"{section}.{key}"
-        for section, values in template.items()
-        for key in values
-        if not isinstance(sections.get(section), dict) or key not in sections[section]
-    ]
+    if "tests/conftest.py" in report.created and not pytest_imports_from_root(root):
+        yield (
+            "the starter tests import src.<stage> from the project root, which your pytest"
+            " settings do not put on the import path: run them with 'python -m pytest', or"
+            " add pythonpath = . to your pytest configuration."
+        )
 
 
 def _paths_to_stage(report: ScaffoldReport, existed: set[str]) -> list[str]:

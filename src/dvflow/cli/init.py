@@ -59,10 +59,11 @@ def init_command(directory: Path | None, here: bool, as_json: bool) -> None:
     if report.updated:
         echo(f"  updated: {_names(report.updated)} (missing ignore patterns appended)")
     if report.skipped:
-        echo(
-            f"  skipped: {len(report.skipped)} starter-pipeline files "
-            "(the project has its own dvc.yaml)"
-        )
+        reasons = ["the project has its own dvc.yaml"] if report.pipeline_kept else []
+        if "requirements.txt" in report.skipped:
+            reasons.append("it declares its own dependencies")
+        why = f" ({'; '.join(reasons)})" if reasons else ""
+        echo(f"  skipped: {len(report.skipped)} template files{why}")
     git = "initialised (branch main)" if report.git_initialised else "existing repository"
     if report.commit:
         git += f"; first commit {report.commit[:7]}"

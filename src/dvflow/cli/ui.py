@@ -19,17 +19,25 @@ def ui_command(port: int, as_json: bool) -> None:
     plan = plan_ui(port)
     if as_json:
         emit_json(
-            {"tracking_uri": plan.tracking_uri, "url": plan.url, "command": shown_command(plan)}
+            {
+                "tracking_uri": plan.tracking_uri,
+                "url": plan.url,
+                "command": shown_command(plan),
+                "environment": plan.environment,
+            }
         )
         return
     if plan.command is None:
         click.echo(f"dvflow: runs are on the tracking server; open {plan.url}")
         return
-    click.echo(f"dvflow: MLflow UI for {plan.tracking_uri}")
-    click.echo(f"dvflow: open {plan.url} (Ctrl-C to stop)")
-    code = serve(plan)
+    click.echo(f"dvflow: starting MLflow's UI for {plan.tracking_uri}", err=True)
+
+    def ready() -> None:
+        click.echo(f"dvflow: open {plan.url} (Ctrl-C to stop)")
+
+    code = serve(plan, on_ready=ready)
     if code not in (0, 130, -2):
         raise DvflowError(
-            f"MLflow's UI exited with code {code}; is port {port} in use? "
-            "Try 'dvflow ui --port 5001'."
+            f"MLflow's UI exited with code {code}; run 'dvflow ui --port {port}' again, "
+            "or with --verbose to see why."
         )

@@ -1,7 +1,12 @@
-"""Comparing recorded runs side by side: params, data versions and metrics.
+"""Comparing recorded runs side by side: code, data versions, params and metrics.
 
 Reads only what dvflow wrote (the tag schema, params and metrics of the runs), so it
 works on any store and any pair of runs, pipeline or stage.
+
+A ``dvc.dep.<path>`` or ``dvc.out.<path>`` tag is data when DVC tracks the path as
+data: its hash is a folder's (``.dir``), or it is the output of a stage (a ``.dvc``
+file's data is the output of that file's stage) in any of the compared runs. Any
+other dependency is code: the source files the stages run, shown with the commit.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from dvflow.tracking import schema as tags
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-SECTIONS = ("params", "data", "metrics")
-_DATA_PREFIXES = (tags.DVC_OUT_PREFIX, tags.DVC_DEP_PREFIX)
+SECTIONS = ("code", "data", "params", "metrics")
+COMMIT_KEY = "git commit"
+_DIR_HASH_SUFFIX = ".dir"
+_HASHES = {"code", "data"}  # sections whose values are shortened like git's
 
 
 @dataclass(frozen=True)
@@ -53,13 +60,43 @@ class Comparison:
         }
 
 
-def _data(run_tags: dict[str, str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for key, value in run_tags.items():
-        for prefix in _DATA_PREFIXES:
-            if key.startswith(prefix):
-                found.setdefault(key[len(prefix) :], value)
-    return found
+def _tagged(run_tags: dict[str, str], prefix: str) -> dict[str, str]:
+    return {k[len(prefix) :]: v for k, v in run_tags.items() if k.startswith(prefix)}
+
+
+def split_code_and_data(
+    runs_tags: list[dict[str, str]],
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Each run's code versions and data versions, by path.
+
+    Code is every dependency that is not DVC-tracked data, plus the git commit.
+
+    >>> code, data = split_code_and_data([{
+    ...     "mlflow.source.git.commit": "8f3a", "dvc.dep.src/train.py": "11",
+    ...     "dvc.dep.data/raw.csv": "22", "dvc.out.data/raw.csv": "22",
+    ...     "dvc.dep.images": "33.dir"}])
+    >>> code
+    [{'git commit': '8f3a', 'src/train.py': '11'}]
+    >>> data
+    [{'data/raw.csv': '22', 'images': '33.dir'}]
+    """
+    outs = [_tagged(run_tags, tags.DVC_OUT_PREFIX) for run_tags in runs_tags]
+    data_paths = {path for run_outs in outs for path in run_outs}
+    codes: list[dict[str, str]] = []
+    datas: list[dict[str, str]] = []
+    for run_tags, run_outs in zip(runs_tags, outs, strict=True):
+        code: dict[str, str] = {}
+        if tags.GIT_COMMIT in run_tags:
+            code[COMMIT_KEY] = run_tags[tags.GIT_COMMIT]
+        data = dict(run_outs)
+        for path, value in _tagged(run_tags, tags.DVC_DEP_PREFIX).items():
+            if path in data_paths or value.endswith(_DIR_HASH_SUFFIX):
+                data.setdefault(path, value)
+            else:
+                code[path] = value
+        codes.append(dict(sorted(code.items(), key=lambda item: item[0] != COMMIT_KEY)))
+        datas.append(data)
+    return codes, datas
 
 
 def _metric(value: float) -> str:
@@ -67,17 +104,21 @@ def _metric(value: float) -> str:
 
 
 def compare_runs(client: MlflowClient, run_ids: list[str]) -> Comparison:
-    """Compare the params, data versions (DVC hashes) and metrics of ``run_ids``."""
+    """Compare the code (commit and source files), data versions (DVC hashes), params
+    and metrics of ``run_ids``."""
     runs = [client.get_run(run_id) for run_id in run_ids]
     comparison = Comparison(run_ids, [run.info.run_name or run.info.run_id for run in runs])
+    code, data = split_code_and_data([dict(run.data.tags) for run in runs])
     per_section: dict[str, list[dict[str, str]]] = {
+        "code": code,
+        "data": data,
         "params": [dict(run.data.params) for run in runs],
-        "data": [_data(run.data.tags) for run in runs],
         "metrics": [{k: _metric(v) for k, v in run.data.metrics.items()} for run in runs],
     }
     for section in SECTIONS:
         sides = per_section[section]
-        for key in sorted(set().union(*sides)):
+        keys = sorted(set().union(*sides), key=lambda key: (key != COMMIT_KEY, key))
+        for key in keys:
             comparison.rows.append(Row(section, key, [side.get(key) for side in sides]))
     return comparison
 
@@ -93,7 +134,7 @@ def format_table(comparison: Comparison, hash_width: int = 10) -> str:
         lines.append([f"[{section}]", *[""] * len(comparison.names)])
         for row in rows:
             shown = [
-                "-" if v is None else (v[:hash_width] if section == "data" else v)
+                "-" if v is None else (v[:hash_width] if section in _HASHES else v)
                 for v in row.values
             ]
             mark = "*" if row.changed else " "

@@ -9,25 +9,16 @@ Params: evaluate.n_repeats, evaluate.seed.
 from __future__ import annotations
 
 import pickle
-import sys
 from pathlib import Path
 from typing import Any
 
+import dvflow
 import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
-# `python src/evaluate.py` puts src/ on sys.path, not the project root that holds
-# mlflow_utils.py (shared by all stages).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from src.reporting import new_figure, save_figure, write_metrics
 
-from mlflow_utils import (
-    log_model_metrics,
-    new_figure,
-    save_figure,
-    stage_params,
-    stage_run,
-)
 
 MODEL_PATH = Path("models/model.pkl")
 TEST_PATH = Path("data/features/test.csv")
@@ -89,17 +80,20 @@ def plot_importance(importance: pd.DataFrame, path: Path) -> None:
 
 def main() -> None:
     """Run the stage: load the model, evaluate it, write metrics and plots."""
-    with stage_run(description="Evaluate the trained model."):
-        params = stage_params("evaluate")
+    with dvflow.start_run(description="Evaluate the trained model."):
+        params = dvflow.params()["evaluate"]
         with MODEL_PATH.open("rb") as file:
             model = pickle.load(file)
         test = pd.read_csv(TEST_PATH)
 
-        log_model_metrics(evaluate_model(model, test), EVALUATION_PATH)
+        evaluation = evaluate_model(model, test)
+        write_metrics(evaluation, EVALUATION_PATH)
+        dvflow.log_metrics(evaluation)
         importance = feature_importance(model, test, params["n_repeats"], params["seed"])
         IMPORTANCE_CSV.parent.mkdir(parents=True, exist_ok=True)
         importance.round(6).to_csv(IMPORTANCE_CSV, index=False)
         plot_importance(importance, IMPORTANCE_PNG)
+        dvflow.log_artifact(IMPORTANCE_PNG, "plots")
 
 
 if __name__ == "__main__":

@@ -11,18 +11,12 @@ need it, and tree models are unaffected by it.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import dvflow
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-# `python src/featurize.py` puts src/ on sys.path, not the project root that holds
-# mlflow_utils.py (shared by all stages).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mlflow_utils import stage_params, stage_run
 
 PROCESSED = Path("data/processed")
 FEATURES = Path("data/features")
@@ -48,8 +42,8 @@ def featurize(
 
 def main() -> None:
     """Run the stage: read the processed sets, build features, write them."""
-    with stage_run(description="Build the model features."):
-        params = stage_params("featurize")
+    with dvflow.start_run(description="Build the model features."):
+        params = dvflow.params()["featurize"]
         train = pd.read_csv(PROCESSED / "train.csv")
         test = pd.read_csv(PROCESSED / "test.csv")
         train_features, test_features = featurize(train, test, params["standardize"])

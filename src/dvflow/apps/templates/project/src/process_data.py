@@ -6,18 +6,12 @@ Params: process_data.test_size, process_data.seed.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import dvflow
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-# `python src/process_data.py` puts src/ on sys.path, not the project root that holds
-# mlflow_utils.py (shared by all stages).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mlflow_utils import stage_params, stage_run
 
 RAW_PATH = Path("data/raw/breast_cancer.csv")
 TRAIN_PATH = Path("data/processed/train.csv")
@@ -46,8 +40,8 @@ def split_data(
 
 def main() -> None:
     """Run the stage: read, clean, split, write, and log the set sizes."""
-    with stage_run(description="Clean the raw data and split it into train/test."):
-        params = stage_params("process_data")
+    with dvflow.start_run(description="Clean the raw data and split it into train/test."):
+        params = dvflow.params()["process_data"]
         raw = pd.read_csv(RAW_PATH)
         data = clean(raw)
         train, test = split_data(data, params["test_size"], params["seed"])

@@ -8,7 +8,6 @@ Params: train.n_estimators, train.max_depth, train.seed.
 from __future__ import annotations
 
 import pickle
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,8 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, f1_score
 
-# `python src/train_model.py` puts src/ on sys.path, not the project root that holds
-# mlflow_utils.py (shared by all stages).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from src.reporting import save_confusion_matrix, write_metrics
 
-from mlflow_utils import (
-    log_model_metrics,
-    save_confusion_matrix,
-    stage_params,
-    stage_run,
-)
 
 FEATURES = Path("data/features")
 MODEL_PATH = Path("models/model.pkl")
@@ -64,8 +55,8 @@ def score(model: Any, frame: pd.DataFrame) -> dict[str, float]:
 
 def main() -> None:
     """Run the stage: train, save the model, write metrics and the confusion matrix."""
-    with stage_run(description="Train the classifier."):
-        params = stage_params("train")
+    with dvflow.start_run(description="Train the classifier."):
+        params = dvflow.params()["train"]
         train = pd.read_csv(FEATURES / "train.csv")
         test = pd.read_csv(FEATURES / "test.csv")
         model = train_model(train, params["n_estimators"], params["max_depth"], params["seed"])
@@ -78,9 +69,11 @@ def main() -> None:
         dvflow.log_params({"model.class": type(model).__name__})
 
         metrics = {"train": score(model, train), "test": score(model, test)}
-        log_model_metrics(metrics, METRICS_PATH)
+        write_metrics(metrics, METRICS_PATH)
+        dvflow.log_metrics(metrics)
         features, labels = split_xy(test)
         save_confusion_matrix(labels, model.predict(features), CONFUSION_CSV, CONFUSION_PNG)
+        dvflow.log_artifact(CONFUSION_PNG, "plots")
         print(f"test accuracy: {metrics['test']['accuracy']:.3f}")
 
 

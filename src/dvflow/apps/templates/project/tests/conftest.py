@@ -1,20 +1,15 @@
-"""Shared test setup: the project root on sys.path, and a small in-memory data set.
+"""Shared test setup: a small in-memory data set.
 
 The tests exercise the stage functions directly, on frames built in memory: they pass
-before the pipeline ever ran and never touch data/, models/ or the MLflow store.
+before the pipeline ever ran and never touch data/, models/ or the MLflow store. They
+import the stages as `src.<stage>`, the modules `python -m` runs: pyproject.toml puts
+the project root on pytest's import path.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-# The project root, so that tests import `src.<stage>` and `mlflow_utils` as the
-# stage scripts do.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.make_dataset import load_dataset
 

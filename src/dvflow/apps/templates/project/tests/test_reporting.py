@@ -1,4 +1,4 @@
-"""Tests of the MLflow helpers, outside any run (nothing is logged then)."""
+"""Tests of the files the stages write for DVC (src/reporting.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlflow_utils import log_model_metrics, save_confusion_matrix
+from src.reporting import save_confusion_matrix, write_metrics
 
 
 def test_confusion_matrix_csv_has_dvc_columns(tmp_path: Path) -> None:
@@ -23,5 +23,5 @@ def test_confusion_matrix_csv_has_dvc_columns(tmp_path: Path) -> None:
 def test_metrics_file_is_the_json_dvc_reads(tmp_path: Path) -> None:
     path = tmp_path / "metrics.json"
     metrics = dict(test={"accuracy": 0.9})
-    log_model_metrics(metrics, path)
+    write_metrics(metrics, path)
     assert json.loads(path.read_text()) == metrics
