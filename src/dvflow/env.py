@@ -14,6 +14,8 @@ MLFLOW_RUN_ID = "MLFLOW_RUN_ID"
 # JSON of tags that MLflow adds to every run a process creates with start_run().
 MLFLOW_RUN_CONTEXT = "MLFLOW_RUN_CONTEXT"
 MLFLOW_TRACKING_INSECURE_TLS = "MLFLOW_TRACKING_INSECURE_TLS"
+# MLflow's server starts a job runner process unless this is "false".
+MLFLOW_SERVER_ENABLE_JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 # DVC's own variables: set by DVC for every stage command it runs.
 DVC_ROOT = "DVC_ROOT"

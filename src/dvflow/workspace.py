@@ -143,8 +143,3 @@ class Workspace:
             self.keep_store_out_of_git()
             self._session = open_session(self.target)
         return self._session
-
-
-def resolve_target(project: Project, *, experiment: str | None = None) -> Target:
-    """Where the runs of ``project`` go (``Workspace.of(project).target``)."""
-    return Workspace.of(project, experiment=experiment).target

@@ -101,3 +101,16 @@ def test_comparison_tells_code_from_data() -> None:
         {"models/model.pkl": "ee", "data/features.csv": "cc", "images": "dd.dir"},
         {"data/features.csv": "cc", "models/model.pkl": "ff"},
     ]
+
+
+def test_runs_that_name_their_datasets_decide_what_is_data() -> None:
+    run_tags = {
+        tags.GIT_COMMIT: "8f3a9c",
+        "dvc.dep.src/train.py": "aa",
+        "dvc.dep.data/raw.csv": "bb",  # a .dvc file's data: a dataset input of the run
+        "dvc.out.models/model.pkl": "cc",
+        "dvc.out.metrics.json": "dd",  # DVC leaves it to git: its numbers are metrics
+    }
+    code, data = split_code_and_data([run_tags], {"data/raw.csv", "models/model.pkl"})
+    assert code == [{"git commit": "8f3a9c", "src/train.py": "aa"}]
+    assert data == [{"models/model.pkl": "cc", "data/raw.csv": "bb"}]

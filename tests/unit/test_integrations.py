@@ -54,6 +54,12 @@ def test_dvc_files_and_params(tmp_path: Path) -> None:
         assert "lr: 0.2" in (tmp_path / "params.yaml").read_text()
         assert not dvc_internals.is_params_dependency(object())
         assert issubclass(ParamsDependency, object)
+        (tmp_path / "p.toml").write_text('[project]\ndependencies = ["x"]\n')
+        (tmp_path / "bad.toml").write_text("[project\n")
+        assert dvc_internals.read_toml_file(tmp_path / "p.toml") == {
+            "project": {"dependencies": ["x"]}
+        }
+        assert dvc_internals.read_toml_file(tmp_path / "bad.toml") is None
         assert dvc_internals.top_level_metrics(repo) == []
         assert dvc_internals.top_level_plot_definitions(repo) == {}
         assert ".png" in dvc_internals.image_extensions()

@@ -22,10 +22,10 @@ from typing import Any
 
 from dvflow.apps.scaffold import FIRST_COMMIT_MESSAGE, commit_everything, create_project
 from dvflow.errors import DvflowError, ProjectInputError
-from dvflow.project import find_project, working_directory
+from dvflow.project import working_directory
 from dvflow.repro.pipeline import ReproOptions, ReproResult, reproduce
 from dvflow.tracking.compare import Comparison
-from dvflow.workspace import resolve_target
+from dvflow.workspace import Workspace
 
 # The parameter the demo changes between its two runs, and its new value.
 CHANGED_SECTION, CHANGED_KEY, NEW_VALUE = "train", "max_depth", 2
@@ -129,9 +129,9 @@ def _quiet_tools() -> Iterator[None]:
 
 def _change_param(root: Path) -> str:
     """Set the demo's parameter with DVC's own YAML editor (comments are kept)."""
-    from dvc.utils.serialize import modify_yaml
+    from dvflow.integrations.dvc_internals import edit_yaml
 
-    with modify_yaml(root / "params.yaml") as params:
+    with edit_yaml(root / "params.yaml") as params:
         old = params[CHANGED_SECTION][CHANGED_KEY]
         params[CHANGED_SECTION][CHANGED_KEY] = NEW_VALUE
     return f"{CHANGED_SECTION}.{CHANGED_KEY}: {old} -> {NEW_VALUE}"
@@ -172,7 +172,7 @@ def run_demo(path: Path, progress: Callable[[str], None] | None = None) -> DemoR
             f"the demo's runs were not recorded ({second.tracking_error or first.tracking_error});"
             " check the tracking store and run 'dvflow demo' again."
         )
-    client = MlflowClient(resolve_target(find_project(root)).tracking_uri)
+    client = MlflowClient(Workspace.find(root).tracking_uri)
     comparison = compare_runs(client, [first.parent_run_id, second.parent_run_id])
     comparison.names = ["first run", "second run"]
     return DemoResult(root, first, second, comparison, previous)

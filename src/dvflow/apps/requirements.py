@@ -125,13 +125,9 @@ def dependency_files(root: Path) -> list[str]:
 
 def read_toml(path: Path) -> dict[str, Any] | None:
     """The TOML file at ``path`` as plain data; None if it is missing or unreadable."""
-    from dvc.utils.serialize import ParseError, parse_toml
+    from dvflow.integrations.dvc_internals import read_toml_file
 
-    try:
-        data = parse_toml(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UnicodeDecodeError, ParseError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_toml_file(path)
 
 
 def _pyproject_declares_dependencies(path: Path) -> bool:

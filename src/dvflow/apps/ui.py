@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from dvflow import env
 from dvflow.errors import DvflowError, one_line
-from dvflow.project import find_project
 from dvflow.tracking.store import display_uri, ensure_store, sqlite_path
-from dvflow.workspace import resolve_target
+from dvflow.workspace import Workspace
 
 DEFAULT_PORT = 5000
 HOST = "127.0.0.1"
@@ -39,7 +39,7 @@ HEALTH_PATH = "/health"  # MLflow's server answers it once it serves requests
 _POLL_SECONDS = 0.2
 # MLflow's own switch for its job runner (GenAI scorers, prompt optimisation); a value
 # the user set wins.
-_SERVER_DEFAULTS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+_SERVER_DEFAULTS = {env.MLFLOW_SERVER_ENABLE_JOB_EXECUTION: "false"}
 _TAIL_LINES = 20
 
 
@@ -62,8 +62,7 @@ class UiPlan:
 
 def plan_ui(port: int = DEFAULT_PORT, start: Path | None = None) -> UiPlan:
     """Resolve the store and build the ``mlflow ui`` command for it (None for a server)."""
-    project = find_project(start)
-    target = resolve_target(project)
+    target = Workspace.find(start).target
     uri = target.tracking_uri
     if uri.startswith(("http://", "https://")):
         return UiPlan(display_uri(uri), display_uri(uri), None)

@@ -89,6 +89,19 @@ def read_params_file(repo: Repo, path: Path) -> Any:
     return read_param_file(repo.fs, str(path))
 
 
+def read_toml_file(path: Path) -> dict[str, Any] | None:
+    """A TOML file parsed with DVC's TOML reader (``dvc.utils.serialize.parse_toml``;
+    the standard library has one only from Python 3.11); None if it is missing or
+    unreadable."""
+    from dvc.utils.serialize import ParseError, parse_toml
+
+    try:
+        data = parse_toml(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, ParseError):
+        return None
+    return dict(data) if isinstance(data, dict) else None
+
+
 def edit_yaml(path: Path) -> AbstractContextManager[Any]:
     """DVC's round-trip YAML editor, which keeps comments (``dvc.utils.serialize.
     modify_yaml``)."""

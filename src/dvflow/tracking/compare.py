@@ -65,11 +65,14 @@ def _tagged(run_tags: dict[str, str], prefix: str) -> dict[str, str]:
 
 
 def split_code_and_data(
-    runs_tags: list[dict[str, str]],
+    runs_tags: list[dict[str, str]], tracked: set[str] | None = None
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Each run's code versions and data versions, by path.
 
     Code is every dependency that is not DVC-tracked data, plus the git commit.
+    ``tracked`` names the DVC-tracked paths where the runs say so (their dataset
+    inputs); an output DVC leaves to git (a metrics file) is then neither code nor
+    data: its numbers are in the metrics. Without it, the rule above decides.
 
     >>> code, data = split_code_and_data([{
     ...     "mlflow.source.git.commit": "8f3a", "dvc.dep.src/train.py": "11",
@@ -81,7 +84,9 @@ def split_code_and_data(
     [{'data/raw.csv': '22', 'images': '33.dir'}]
     """
     outs = [_tagged(run_tags, tags.DVC_OUT_PREFIX) for run_tags in runs_tags]
-    data_paths = {path for run_outs in outs for path in run_outs}
+    if tracked is not None:
+        outs = [{p: v for p, v in run_outs.items() if p in tracked} for run_outs in outs]
+    data_paths = tracked if tracked is not None else {p for run_outs in outs for p in run_outs}
     codes: list[dict[str, str]] = []
     datas: list[dict[str, str]] = []
     for run_tags, run_outs in zip(runs_tags, outs, strict=True):
@@ -90,7 +95,7 @@ def split_code_and_data(
             code[COMMIT_KEY] = run_tags[tags.GIT_COMMIT]
         data = dict(run_outs)
         for path, value in _tagged(run_tags, tags.DVC_DEP_PREFIX).items():
-            if path in data_paths or value.endswith(_DIR_HASH_SUFFIX):
+            if path in data_paths or (tracked is None and value.endswith(_DIR_HASH_SUFFIX)):
                 data.setdefault(path, value)
             else:
                 code[path] = value
@@ -108,7 +113,14 @@ def compare_runs(client: MlflowClient, run_ids: list[str]) -> Comparison:
     and metrics of ``run_ids``."""
     runs = [client.get_run(run_id) for run_id in run_ids]
     comparison = Comparison(run_ids, [run.info.run_name or run.info.run_id for run in runs])
-    code, data = split_code_and_data([dict(run.data.tags) for run in runs])
+    # dvflow logs exactly the DVC-tracked paths as dataset inputs (source type dvc).
+    tracked = {
+        i.dataset.name
+        for run in runs
+        for i in (run.inputs.dataset_inputs if run.inputs else [])
+        if i.dataset.source_type == "dvc"
+    }
+    code, data = split_code_and_data([dict(run.data.tags) for run in runs], tracked or None)
     per_section: dict[str, list[dict[str, str]]] = {
         "code": code,
         "data": data,
