@@ -63,7 +63,12 @@ def tree_listing(root: Path) -> frozenset[str]:
     refreshing the index, which would race with a developer's own git commands.
     """
     out = subprocess.run(
-        ["git", "--no-optional-locks", "status", "--porcelain", "--ignored=matching", "-z"],
+        [
+            *("git", "--no-optional-locks", "status", "--porcelain", "-z"),
+            # Every untracked file, not just its folder: a file added to an untracked
+            # folder (mlruns/ after a first leak) is a new line too.
+            *("--ignored=matching", "--untracked-files=all"),
+        ],
         cwd=root,
         capture_output=True,
         check=True,

@@ -16,6 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_leaks_an_mlflow_store():
     (ROOT / "mlruns" / "0").mkdir(parents=True)
+    (ROOT / "mlruns" / "0" / "meta.yaml").write_text("leak")
+
+
+def test_leaks_into_a_folder_an_earlier_leak_left():
+    (ROOT / "mlruns" / "0" / "run-2").mkdir()
+    (ROOT / "mlruns" / "0" / "run-2" / "artifact.json").write_text("{}")
 
 
 def test_writes_in_tmp_path(tmp_path):
@@ -35,7 +41,7 @@ def test_a_test_that_writes_into_the_repository_fails(tmp_path: Path) -> None:
     for name in ("__init__.py", "conftest.py"):
         shutil.copy(REPOSITORY / "tests" / name, repo / "tests" / name)
     (repo / "tests" / "test_leaky.py").write_text(LEAKY_TESTS)
-    (repo / ".gitignore").write_text("mlruns/\n__pycache__/\n.ruff_cache/\n")
+    (repo / ".gitignore").write_text("__pycache__/\n.ruff_cache/\n")
     run(["git", "init", "-q"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tests"], repo)
@@ -46,9 +52,12 @@ def test_a_test_that_writes_into_the_repository_fails(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "3 passed, 1 error" in result.stdout, result.stdout
+    assert "4 passed, 2 errors" in result.stdout, result.stdout
     assert "ERROR tests/test_leaky.py::test_leaks_an_mlflow_store" in result.stdout
-    assert f"the test wrote into the repository {repo}: !! mlruns/" in result.stdout
+    assert "ERROR tests/test_leaky.py::test_leaks_into_a_folder_an_earlier_leak_left" in (
+        result.stdout
+    )
+    assert f"the test wrote into the repository {repo}: ?? mlruns/0/meta.yaml" in result.stdout
 
 
 def test_git_global_config_is_not_the_users(session_home: Path, tmp_path: Path) -> None:

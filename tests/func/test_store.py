@@ -53,10 +53,12 @@ def test_unreachable_server_is_one_clear_error() -> None:
         ensure_store("http://127.0.0.1:9")
 
 
-def test_limits_batches_and_overflow(client: Any) -> None:
+def test_limits_batches_and_overflow(client: Any, tmp_path: Path) -> None:
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-    experiment = client.create_experiment("limits", artifact_location=None)
+    # An artifact location inside tmp_path: MLflow's default is ./mlruns of the current
+    # folder, which once leaked into this repository.
+    experiment = client.create_experiment("limits", artifact_location=tmp_path.as_uri())
     run_id = client.create_run(experiment).info.run_id
     params: dict[str, Any] = {f"p{i}": i for i in range(250)}
     params["long"] = "x" * (MAX_PARAM_VAL_LENGTH + 1)
