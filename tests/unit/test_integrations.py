@@ -68,6 +68,13 @@ def test_dvc_files_and_params(tmp_path: Path) -> None:
         repo.close()
 
 
+def test_dvc_info_shows_what_dvc_doctor_shows() -> None:
+    import dvc
+
+    info = dvc_internals.dvc_info()
+    assert f"DVC version: {dvc.__version__}" in info and "Platform: Python" in info
+
+
 def test_mlflow_limits_and_validators() -> None:
     for name in mlflow_internals.__all__:
         if name.startswith("MAX_"):

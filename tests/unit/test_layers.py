@@ -15,7 +15,7 @@ LAYERS = [
     ("workspace",),
     ("recorder",),
     ("repro",),
-    ("apps", "run"),
+    ("apps", "run", "commit", "doctor"),
     ("cli", "__main__"),
 ]
 

@@ -15,10 +15,20 @@ from dvflow.errors import DvflowError, one_line
 
 _LAZY_COMMANDS = {
     # name: (module, attribute, one-line help)
+    "commit": (
+        "dvflow.cli.commit",
+        "commit_command",
+        "Commit code, params, dvc.lock and .dvc files together; bind runs; push DVC then git.",
+    ),
     "demo": (
         "dvflow.cli.demo",
         "demo_command",
         "Create an example project, run it twice with a changed parameter, compare the runs.",
+    ),
+    "doctor": (
+        "dvflow.cli.doctor",
+        "doctor_command",
+        "Check the project against the guide's practices (--fix repairs the safe ones).",
     ),
     "init": (
         "dvflow.cli.init",

@@ -171,3 +171,11 @@ def plot_props() -> frozenset[str]:
     from dvc.schema import PLOT_PROPS
 
     return frozenset(PLOT_PROPS)
+
+
+def dvc_info() -> str:
+    """The versions and setup ``dvc doctor`` prints (``dvc.info.get_dvc_info``: DVC,
+    Python, platform, DVC's subprojects, supported remotes, cache and repo types)."""
+    from dvc.info import get_dvc_info
+
+    return str(get_dvc_info())

@@ -35,6 +35,9 @@ STAGE_STATUS = "dvflow.stage.status"
 STAGE_DURATION = "dvflow.stage.duration_s"
 STAGE_EXIT_CODE = "dvflow.stage.exit_code"
 LONG_PARAMS = "dvflow.params.overflow"
+# The commit that records exactly the state a run left, set by `dvflow commit` on runs
+# made from a dirty tree (their own commit tag stays: it is history).
+BOUND_COMMIT = "dvflow.git.bound_commit"
 
 DVC_STAGE = "dvc.stage"
 DVC_EXP_NAME = "dvc.exp.name"
