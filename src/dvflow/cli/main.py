@@ -15,6 +15,11 @@ from dvflow.errors import DvflowError, one_line
 
 _LAZY_COMMANDS = {
     # name: (module, attribute, one-line help)
+    "checkout": (
+        "dvflow.cli.checkout",
+        "checkout_command",
+        "Restore a run's exact code and data (into a new worktree), and verify them.",
+    ),
     "demo": (
         "dvflow.cli.demo",
         "demo_command",
@@ -24,6 +29,11 @@ _LAZY_COMMANDS = {
         "dvflow.cli.init",
         "init_command",
         "Create a new dvflow project, or adopt an existing one with --here.",
+    ),
+    "reproduce": (
+        "dvflow.cli.reproduce",
+        "reproduce_command",
+        "Run a run's pipeline again from its exact code and data; say if it reproduced.",
     ),
     "repro": (
         "dvflow.cli.repro",
