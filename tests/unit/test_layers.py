@@ -15,7 +15,7 @@ LAYERS = [
     ("workspace",),
     ("recorder",),
     ("repro",),
-    ("apps", "run"),
+    ("apps", "restore", "run"),
     ("cli", "__main__"),
 ]
 
