@@ -35,6 +35,11 @@ _LAZY_COMMANDS = {
         "ui_command",
         "Start MLflow's UI on the project's tracking store (on 127.0.0.1).",
     ),
+    "runs": (
+        "dvflow.cli.runs",
+        "runs_command",
+        "List recorded runs, newest first: by stage, data version, commit or status.",
+    ),
     "snapshot": (
         "dvflow.cli.snapshot",
         "snapshot_command",

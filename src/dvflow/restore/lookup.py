@@ -11,10 +11,13 @@ import re
 from typing import TYPE_CHECKING
 
 from dvflow.errors import DvflowError
+from dvflow.tracking.store import display_uri, experiment_exists, sqlite_path
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
+
+    from dvflow.workspace import Workspace
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 _HEX = re.compile(r"[0-9a-f]+")
@@ -49,9 +52,39 @@ class RunNotFoundError(DvflowError):
         self.candidates = candidates or []
 
 
-def _quoted(value: str) -> str | None:
+class ExperimentNotFoundError(DvflowError):
+    """The experiment to read runs from does not exist (reading never creates one)."""
+
+    exit_code = 6
+
+    def __init__(self, experiment: str, uri: str) -> None:
+        super().__init__(
+            f"no experiment '{experiment}' in the tracking store {display_uri(uri)}: "
+            "record runs with 'dvflow repro', or name another with --experiment."
+        )
+
+
+def open_experiment(workspace: Workspace) -> tuple[MlflowClient, list[str]]:
+    """A client on the workspace's store and the id of its experiment, to read runs.
+
+    Raises:
+        ExperimentNotFoundError: a local store without that experiment (or no store at
+            all): a read command creates neither.
+    """
+    uri = workspace.tracking_uri
+    if sqlite_path(uri) is not None and not experiment_exists(uri, workspace.experiment):
+        raise ExperimentNotFoundError(workspace.experiment, uri)
+    session = workspace.session()
+    return session.client, [session.experiment_id]
+
+
+def filter_literal(value: str) -> str | None:
     """``value`` as a string literal of MLflow's filter syntax, or None when it holds
-    both kinds of quotes (MLflow's parser has no escape for that)."""
+    both kinds of quotes (MLflow's parser has no escape for that).
+
+    >>> filter_literal("train"), filter_literal("lr='0.1'")
+    ("'train'", '"lr=\'0.1\'"')
+    """
     if "'" not in value:
         return f"'{value}'"
     if '"' not in value:
@@ -92,7 +125,7 @@ def find_run(client: MlflowClient, experiment_ids: list[str], ref: str) -> Run:
         except MlflowException:
             pass  # maybe a name that looks like an id: searched below
     found: dict[str, Run] = {}
-    literal = _quoted(ref)
+    literal = filter_literal(ref)
     if literal is not None:
         for run in _search(client, experiment_ids, f"attributes.run_name = {literal}"):
             found[run.info.run_id] = run
