@@ -82,8 +82,8 @@ def filter_literal(value: str) -> str | None:
     """``value`` as a string literal of MLflow's filter syntax, or None when it holds
     both kinds of quotes (MLflow's parser has no escape for that).
 
-    >>> filter_literal("train"), filter_literal("lr='0.1'")
-    ("'train'", '"lr=\'0.1\'"')
+    >>> print(filter_literal("train"), filter_literal("lr='0.1'"))
+    'train' "lr='0.1'"
     """
     if "'" not in value:
         return f"'{value}'"
