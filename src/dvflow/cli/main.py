@@ -40,6 +40,11 @@ _LAZY_COMMANDS = {
         "runs_command",
         "List recorded runs, newest first: by stage, data version, commit or status.",
     ),
+    "show": (
+        "dvflow.cli.show",
+        "show_command",
+        "Show one run's code, params, data, metrics and stages, and whether it can be restored.",
+    ),
     "snapshot": (
         "dvflow.cli.snapshot",
         "snapshot_command",
