@@ -237,7 +237,9 @@ def run_lineage(workspace: Workspace, ref: str, *, check_data: bool = True) -> L
         if tags.RESULT_DIRTY in run_tags
         else None,
     }
-    restore = Restorability(commit_present(workspace.project.git_root, code["commit"]))
+    restore = Restorability(
+        commit_present(workspace.project.git_root, run_tags.get(tags.GIT_COMMIT))
+    )
     if check_data and versions and workspace.project.has_dvc:
         where = data_locations(workspace.project.root, {v.hash for v in versions})
         versions = [DataVersion(v.path, v.role, v.hash, where[v.hash]) for v in versions]
