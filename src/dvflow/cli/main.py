@@ -45,6 +45,16 @@ _LAZY_COMMANDS = {
         "ui_command",
         "Start MLflow's UI on the project's tracking store (on 127.0.0.1).",
     ),
+    "runs": (
+        "dvflow.cli.runs",
+        "runs_command",
+        "List recorded runs, newest first: by stage, data version, commit or status.",
+    ),
+    "show": (
+        "dvflow.cli.show",
+        "show_command",
+        "Show one run's code, params, data, metrics and stages, and whether it can be restored.",
+    ),
     "snapshot": (
         "dvflow.cli.snapshot",
         "snapshot_command",
