@@ -31,7 +31,9 @@ def checkout_command(
 
     if into is not None and in_place:
         raise click.UsageError("--worktree and --in-place exclude each other.")
-    result = checkout_run(Workspace.find(experiment=experiment), run, into=into, in_place=in_place)
+    result = checkout_run(
+        Workspace.find(require_dvc=True, experiment=experiment), run, into=into, in_place=in_place
+    )
     if as_json:
         emit_json(result.to_dict())
     else:

@@ -27,7 +27,7 @@ def reproduce_command(
     from dvflow.restore.reproduce import reproduce_run
     from dvflow.workspace import Workspace
 
-    workspace = Workspace.find(experiment=experiment)
+    workspace = Workspace.find(require_dvc=True, experiment=experiment)
     if as_json:
         # DVC and the stage commands print on stdout: keep it for the JSON alone.
         with stdout_to_stderr():

@@ -10,6 +10,7 @@ the MLflow store and the DVC remote: a fresh clone restores a run made elsewhere
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,18 @@ def _git_kept_outputs(folder: Path, recorded: RecordedRun, checks: list[DataChec
             checks[i] = DataCheck(check.path, check.expected, check.found, "restored")
 
 
+def _stale_data(folder: Path, sub: Path, recorded: RecordedRun) -> list[str]:
+    """The run's data paths that are neither in its commit nor in its patch: DVC's,
+    not git's. In place they may be left over from later runs (the ``.gitignore`` that
+    hides them is not in the commit); they must not count for the code's fingerprint."""
+    assert recorded.commit is not None
+    listed = run_git(folder, ["ls-tree", "-r", "-z", "--name-only", recorded.commit]).stdout
+    in_git = set(listed.decode(errors="replace").split("\0"))
+    in_git |= set(re.findall(r"^diff --git a/(.*?) b/", recorded.patch or "", re.MULTILINE))
+    paths = [(sub / path).as_posix() for path in recorded.data]
+    return [path for path in paths if path not in in_git]
+
+
 def checkout_run(
     workspace: Workspace, ref: str, *, into: Path | None = None, in_place: bool = False
 ) -> Checkout:
@@ -174,7 +187,7 @@ def checkout_run(
     problems = restore_code(top, recorded, folder, in_place)
     sub = workspace.project.root.resolve().relative_to(top)
     project = folder / sub
-    code, _ = read_code_version(folder)
+    code, _ = read_code_version(folder, keep=_stale_data(folder, sub, recorded))
     if code.fingerprint != recorded.fingerprint:
         problems.append(
             f"code: the restored tree is {code.fingerprint}, the run was made from "
