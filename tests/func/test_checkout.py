@@ -37,6 +37,10 @@ stages:
 
 @pytest.fixture
 def project(dvc: TmpDir, tracking_uri: str, tmp_path: Path) -> TmpDir:
+    return build_project(dvc, tmp_path)
+
+
+def build_project(dvc: TmpDir, tmp_path: Path) -> TmpDir:
     """A pipeline with a DVC remote (a local folder) and a bare git remote."""
     run(["git", "init", "-q", "--bare", "-b", "main", str(tmp_path / "origin.git")], tmp_path)
     dvc.git("remote", "add", "origin", str(tmp_path / "origin.git"))
