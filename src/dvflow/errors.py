@@ -12,6 +12,9 @@ Exit codes (documented in docs/cli.md):
 3    not inside a git repository or DVC project
 4    the MLflow tracking store cannot be reached or created
 5    bad project input (dvc.yaml, params, targets)
+7    ``dvflow reproduce``: the run did not reproduce
+8    ``dvflow checkout``: a run's code or data could not be restored or verified
+9    ``dvflow checkout``: refused, it would overwrite the user's work
 130  interrupted (Ctrl-C or SIGTERM)
 N    ``dvflow repro``: the exit code DVC would have returned
 ==== =====================================================
@@ -95,3 +98,21 @@ class InterruptedRunError(DvflowError):
 
     def __init__(self) -> None:
         super().__init__("interrupted: the open MLflow runs were ended as KILLED.")
+
+
+class NotReproducedError(DvflowError):
+    """``dvflow reproduce`` ran the pipeline again and got other outputs or metrics."""
+
+    exit_code = 7
+
+
+class RestoreError(DvflowError):
+    """``dvflow checkout`` could not restore a run's code or data, or not verify it."""
+
+    exit_code = 8
+
+
+class RestoreRefusedError(DvflowError):
+    """Restoring would overwrite the user's work (a non-empty folder, a dirty tree)."""
+
+    exit_code = 9

@@ -15,7 +15,7 @@ LAYERS = [
     ("workspace",),
     ("recorder",),
     ("repro",),
-    ("apps", "run", "commit", "doctor"),
+    ("apps", "run", "commit", "doctor", "restore"),
     ("cli", "__main__"),
 ]
 

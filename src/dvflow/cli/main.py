@@ -20,6 +20,11 @@ _LAZY_COMMANDS = {
         "commit_command",
         "Commit code, params, dvc.lock and .dvc files together; bind runs; push DVC then git.",
     ),
+    "checkout": (
+        "dvflow.cli.checkout",
+        "checkout_command",
+        "Restore a run's exact code and data (into a new worktree), and verify them.",
+    ),
     "demo": (
         "dvflow.cli.demo",
         "demo_command",
@@ -35,6 +40,11 @@ _LAZY_COMMANDS = {
         "init_command",
         "Create a new dvflow project, or adopt an existing one with --here.",
     ),
+    "reproduce": (
+        "dvflow.cli.reproduce",
+        "reproduce_command",
+        "Run a run's pipeline again from its exact code and data; say if it reproduced.",
+    ),
     "repro": (
         "dvflow.cli.repro",
         "repro_command",
@@ -44,6 +54,16 @@ _LAZY_COMMANDS = {
         "dvflow.cli.ui",
         "ui_command",
         "Start MLflow's UI on the project's tracking store (on 127.0.0.1).",
+    ),
+    "runs": (
+        "dvflow.cli.runs",
+        "runs_command",
+        "List recorded runs, newest first: by stage, data version, commit or status.",
+    ),
+    "show": (
+        "dvflow.cli.show",
+        "show_command",
+        "Show one run's code, params, data, metrics and stages, and whether it can be restored.",
     ),
     "snapshot": (
         "dvflow.cli.snapshot",

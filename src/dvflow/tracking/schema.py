@@ -51,3 +51,7 @@ SNAPSHOT_ARTIFACT = "snapshot.json"
 ENVIRONMENT_ARTIFACT = "environment.json"
 DIFF_ARTIFACT = "git.diff"
 OVERFLOW_ARTIFACT_DIR = "params_overflow"
+
+# `dvflow reproduce`: the run it re-made, and whether it got the same outputs and metrics.
+REPRODUCES = "dvflow.reproduces"
+REPRODUCED = "dvflow.reproduced"
