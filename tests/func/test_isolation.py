@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import REPOSITORY, run
 
 LEAKY_TESTS = """
@@ -130,6 +132,7 @@ def test_scripts_write_no_git_config() -> None:
     assert subprocess.run(["bash", "-n", "scripts/test.sh"], cwd=REPOSITORY).returncode == 0
 
 
+@pytest.mark.slow  # a migrated MLflow store: seconds
 def test_a_test_runs_in_its_own_folder(client: Any, tmp_path: Path) -> None:
     # MLflow puts an experiment created without an artifact location under ./mlruns.
     experiment = client.get_experiment(client.create_experiment("no-artifact-location"))
