@@ -54,13 +54,15 @@ TOOL_CACHES = (
 )
 
 
-def tree_listing(root: Path) -> frozenset[str]:
-    """Every changed, untracked or ignored path git sees in ``root``, but the tools'
-    caches: a test that adds a line here wrote into the repository.
+def tree_listing(root: Path) -> dict[str, int]:
+    """Every changed, untracked or ignored path git sees in ``root`` (the tools' caches
+    left out), with a stamp of when it last changed: a test that adds a line here, or
+    changes a stamp, wrote into the repository.
 
     ``--ignored=matching`` shows an ignored folder without walking into it (the
-    default walks all of .venv: 100 ms a call); ``--no-optional-locks`` keeps git from
-    refreshing the index, which would race with a developer's own git commands.
+    default walks all of .venv: 100 ms a call), so a folder's stamp covers the folders
+    inside it (a new file changes its folder's mtime). ``--no-optional-locks`` keeps git
+    from refreshing the index, which would race with a developer's own git commands.
     """
     out = subprocess.run(
         [
@@ -74,11 +76,17 @@ def tree_listing(root: Path) -> frozenset[str]:
         check=True,
         env=_SESSION_ENV,
     ).stdout
-    return frozenset(
-        entry
-        for entry in out.decode(errors="replace").split("\0")
-        if entry and not _is_tool_cache(entry[3:])
-    )
+    entries = [e for e in out.decode(errors="replace").split("\0") if len(e) > 3]
+    return {e: _stamp(root / e[3:]) for e in entries if not _is_tool_cache(e[3:])}
+
+
+def _stamp(path: Path) -> int:
+    try:
+        if not path.is_dir():
+            return path.lstat().st_mtime_ns
+        return hash(tuple((top, Path(top).stat().st_mtime_ns) for top, _, _ in os.walk(path)))
+    except OSError:  # deleted meanwhile
+        return -1
 
 
 def _is_tool_cache(path: str) -> bool:
@@ -113,7 +121,12 @@ def no_writes_into_the_repository(repository: Path | None) -> Iterator[None]:
         return
     before = tree_listing(repository)
     yield
-    leaked = sorted(tree_listing(repository) - before)
+    after = tree_listing(repository)
+    leaked = [
+        entry if entry not in before else f"{entry} (written inside)"
+        for entry, stamp in sorted(after.items())
+        if before.get(entry) != stamp
+    ]
     if leaked:
         pytest.fail(
             f"the test wrote into the repository {repository}: {', '.join(leaked)}. "
@@ -183,7 +196,12 @@ def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, session_home: Path) -> Iterator[None]:
+def isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, session_home: Path
+) -> Iterator[None]:
+    # Relative paths land in the test's own folder: MLflow's default artifact root is
+    # ./mlruns, DVC's and git's commands act on the current folder.
+    monkeypatch.chdir(tmp_path)
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(session_home))

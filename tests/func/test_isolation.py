@@ -5,11 +5,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.conftest import REPOSITORY, run
 
 LEAKY_TESTS = """
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +26,10 @@ def test_leaks_an_mlflow_store():
 def test_leaks_into_a_folder_an_earlier_leak_left():
     (ROOT / "mlruns" / "0" / "run-2").mkdir()
     (ROOT / "mlruns" / "0" / "run-2" / "artifact.json").write_text("{}")
+
+
+def test_writes_into_an_existing_ignored_folder():
+    (ROOT / "mlartifacts" / "1").mkdir(parents=True)
 
 
 def test_writes_in_tmp_path(tmp_path):
@@ -41,7 +49,8 @@ def test_a_test_that_writes_into_the_repository_fails(tmp_path: Path) -> None:
     for name in ("__init__.py", "conftest.py"):
         shutil.copy(REPOSITORY / "tests" / name, repo / "tests" / name)
     (repo / "tests" / "test_leaky.py").write_text(LEAKY_TESTS)
-    (repo / ".gitignore").write_text("__pycache__/\n.ruff_cache/\n")
+    (repo / ".gitignore").write_text("mlartifacts/\n__pycache__/\n.ruff_cache/\n")
+    (repo / "mlartifacts" / "0").mkdir(parents=True)  # a developer's own, already there
     run(["git", "init", "-q"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tests"], repo)
@@ -52,12 +61,14 @@ def test_a_test_that_writes_into_the_repository_fails(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "4 passed, 2 errors" in result.stdout, result.stdout
+    assert "5 passed, 3 errors" in result.stdout, result.stdout
     assert "ERROR tests/test_leaky.py::test_leaks_an_mlflow_store" in result.stdout
     assert "ERROR tests/test_leaky.py::test_leaks_into_a_folder_an_earlier_leak_left" in (
         result.stdout
     )
     assert f"the test wrote into the repository {repo}: ?? mlruns/0/meta.yaml" in result.stdout
+    assert "ERROR tests/test_leaky.py::test_writes_into_an_existing_ignored_folder" in result.stdout
+    assert f"{repo}: !! mlartifacts/ (written inside)." in result.stdout
 
 
 def test_git_global_config_is_not_the_users(session_home: Path, tmp_path: Path) -> None:
@@ -128,3 +139,12 @@ def test_scripts_write_no_git_config() -> None:
         assert "git config --global" not in text, script
         assert "give_git_an_identity" in text or script == ".ci/run", script
     assert subprocess.run(["bash", "-n", "scripts/test.sh"], cwd=REPOSITORY).returncode == 0
+
+
+@pytest.mark.slow  # a migrated MLflow store: seconds
+def test_a_test_runs_in_its_own_folder(client: Any, tmp_path: Path) -> None:
+    # MLflow puts an experiment created without an artifact location under ./mlruns.
+    experiment = client.get_experiment(client.create_experiment("no-artifact-location"))
+    assert Path.cwd() == tmp_path
+    location = experiment.artifact_location.removeprefix("file://")
+    assert location == str(tmp_path / "mlruns" / experiment.experiment_id)
