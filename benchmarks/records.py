@@ -10,10 +10,10 @@ from harness import BenchError
 
 def count_runs(uri: str) -> tuple[int, int]:
     """FINISHED dvflow runs in the store at ``uri``: (pipeline runs, stage runs)."""
-    from mlflow import MlflowClient
-
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         return 0, 0  # no store yet (asking MLflow would create one)
+    from mlflow import MlflowClient
+
     client = MlflowClient(tracking_uri=uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     counts = []
