@@ -20,6 +20,7 @@ import datetime
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=ROWS, help="rows of the pipeline's CSV")
     parser.add_argument("-v", "--verbose", action="store_true", help="show set-up commands")
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C: the temporary folder is removed, the server stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.perf_counter()
     runner = Runner(clean_env(Path(sys.executable).parent), verbose=args.verbose)
     for tool in ("dvc", "dvflow", "git", "mlflow"):
@@ -92,11 +95,13 @@ def main() -> int:
             print(f"== {name}", file=sys.stderr, flush=True)
             case_start = time.perf_counter()
             try:
-                rows += CASES[name](settings)
+                done = CASES[name](settings)
             except BenchError as exc:
                 failed = True
                 print(f"error: {exc}", file=sys.stderr)
-                rows.append(Row(CASE_TITLES.get(name, name), "-", status="error"))
+                done = [Row(CASE_TITLES.get(name, name), "-", status="error")]
+            rows += done
+            print(table(done), file=sys.stderr)  # a run stopped later keeps these
             print(f"   {time.perf_counter() - case_start:.0f} s", file=sys.stderr, flush=True)
     header = machine(started)
     mode = "--quick (smoke run, not for quoting)" if args.quick else "full"
