@@ -20,6 +20,11 @@ _LAZY_COMMANDS = {
         "demo_command",
         "Create an example project, run it twice with a changed parameter, compare the runs.",
     ),
+    "diff": (
+        "dvflow.cli.diff",
+        "diff_command",
+        "Show what differs between two runs: code, params, data, environment, metrics.",
+    ),
     "init": (
         "dvflow.cli.init",
         "init_command",
