@@ -106,6 +106,12 @@ def test_runs_table_and_its_filters(three_runs: dict[str, Any]) -> None:
 
     made_at = _listed(project, "--commit", three_runs["commits"][1])
     assert {r["run_id"] for r in made_at if r["kind"] == "pipeline"} == {ids[1]}
+    # A commit this clone does not have (made elsewhere): its id, or a prefix of it.
+    project.git("reset", "-q", "--hard", three_runs["commits"][0])
+    project.git("reflog", "expire", "--expire=now", "--all")
+    project.git("gc", "-q", "--prune=now")
+    elsewhere = _listed(project, "--commit", three_runs["commits"][2][:10], "--kind", "pipeline")
+    assert [r["run_id"] for r in elsewhere] == [ids[2]]
     assert {r["stage"] for r in _listed(project, "--stage", "train")} == {"train"}
     assert _listed(project, "--status", "failed") == []
     assert len(_listed(project, "--limit", "2")) == 2
@@ -142,8 +148,20 @@ def test_show_a_runs_lineage_and_whether_it_can_be_restored(three_runs: dict[str
     text = dvflow(project, "show", first.info.run_id).stdout
     assert "restorable here: yes" in text and "train.lr = 0.1" in text
 
-    # Without DVC's cache (and no remote), the data versions cannot be had.
+    # Out of the cache but in the default remote: still restorable, from there.
+    remote = project.path.parent / "remote"
+    project.dvc("remote", "add", "-d", "storage", str(remote))
+    project.git("checkout", "-q", three_runs["commits"][0])  # run 1's data files
+    project.dvc("push", "-q")
+    project.git("checkout", "-q", "main")
     shutil.rmtree(project.path / ".dvc" / "cache")
+    pushed = json.loads(dvflow(project, "show", first.info.run_id, "--json").stdout)
+    assert {d["where"] for d in pushed["data"]} == {"remote"}, pushed["data"]
+    assert pushed["restore"]["restorable"] is True
+
+    # In neither, the data versions cannot be had.
+    shutil.rmtree(remote)
+    remote.mkdir()
     gone = json.loads(dvflow(project, "show", first.info.run_id, "--json").stdout)
     assert gone["restore"]["missing_data"] == ["data/raw.csv", "prepared.csv"]
     assert gone["restore"]["restorable"] is False
