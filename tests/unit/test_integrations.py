@@ -137,3 +137,16 @@ def test_dvc_top_level_results_internals_keep_their_signatures() -> None:
         "props",
         "onerror",
     ]
+
+
+def test_dvc_diff_tables_render_plain_markdown_and_csv() -> None:
+    diff = {"params.yaml": {"train.lr": {"old": 0.1, "new": 0.2, "diff": 0.1}}}
+    plain = dvc_internals.diff_table_text(diff, "Param", a_rev="a1", b_rev="b2")
+    assert plain.split("\n")[0].split() == ["Param", "a1", "b2", "Change"]
+    assert plain.split("\n")[1].split() == ["train.lr", "0.1", "0.2", "0.1"]
+    md = dvc_internals.diff_table_text(diff, "Param", a_rev="a1", b_rev="b2", fmt="md")
+    assert md.startswith("| Param ") and "|--" in md
+    csv = dvc_internals.diff_table_text(
+        diff, "Param", a_rev="a1", b_rev="b2", no_path=False, show_changes=False, fmt="csv"
+    )
+    assert csv.splitlines() == ["Path,Param,a1,b2", "params.yaml,train.lr,0.1,0.2"]

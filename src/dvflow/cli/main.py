@@ -35,6 +35,11 @@ _LAZY_COMMANDS = {
         "doctor_command",
         "Check the project against the guide's practices (--fix repairs the safe ones).",
     ),
+    "diff": (
+        "dvflow.cli.diff",
+        "diff_command",
+        "Show what differs between two runs: code, params, data, environment, metrics.",
+    ),
     "init": (
         "dvflow.cli.init",
         "init_command",

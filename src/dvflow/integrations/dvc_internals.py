@@ -179,3 +179,42 @@ def dvc_info() -> str:
     from dvc.info import get_dvc_info
 
     return str(get_dvc_info())
+
+
+def diff_table_text(
+    diff: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    title: str,
+    *,
+    a_rev: str,
+    b_rev: str,
+    no_path: bool = True,
+    show_changes: bool = True,
+    precision: int | None = None,
+    fmt: str = "plain",
+) -> str:
+    """A diff as ``dvc params diff`` and ``dvc metrics diff`` print it (``dvc.compare.
+    diff_table``, rendered by ``TabularData.render``: plain, ``md`` or ``csv``).
+
+    ``diff`` is DVC's shape: ``{path: {name: {"old": ..., "new": ..., "diff": ...}}}``.
+    """
+    import contextlib
+    import io
+
+    from dvc.compare import diff_table
+
+    table = diff_table(
+        diff,
+        title=title,
+        no_path=no_path,
+        show_changes=show_changes,
+        precision=precision,
+        a_rev=a_rev,
+        b_rev=b_rev,
+    )
+    if fmt == "csv":
+        return str(table.to_csv())
+    out = io.StringIO()
+    # DVC's table writes through its console to the sys.stdout of the moment.
+    with contextlib.redirect_stdout(out):
+        table.render(markdown=fmt == "md")
+    return out.getvalue()

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 KINDS = (tags.KIND_PIPELINE, tags.KIND_STAGE, tags.KIND_SCRIPT)
 DEFAULT_LIMIT = 20
+_FULL_COMMIT = 40
 
 
 class BadFilterError(DvflowError):
@@ -135,7 +136,13 @@ def filters(query: RunQuery) -> list[str]:
                 for prefix in (tags.DVC_DEP_PREFIX, tags.DVC_OUT_PREFIX)
             ]
         )
-    made_at = [f"{_tag(tags.GIT_COMMIT)} = {_literal(c, 'commit')}" for c in query.commits]
+    # A full id is matched exactly; a short one (of a commit git does not have) as a prefix.
+    made_at = [
+        f"{_tag(tags.GIT_COMMIT)} = {_literal(c, 'commit')}"
+        if len(c) == _FULL_COMMIT
+        else f"{_tag(tags.GIT_COMMIT)} LIKE {_literal(c + '%', 'commit')}"
+        for c in query.commits
+    ]
     made_at += [f"{_tag(tags.FINGERPRINT)} = {_literal(t, 'tree')}" for t in query.trees]
     if made_at:
         alternatives.append(made_at)
@@ -167,7 +174,7 @@ def commit_and_tree(root: Path, rev: str) -> tuple[str, str | None]:
     """The full commit id and tree id ``rev`` names in the repository at ``root``.
 
     A revision git does not know (a commit recorded elsewhere) is used as written:
-    runs are matched on it alone.
+    runs are matched on it alone (a short one as a prefix).
     """
     commit = _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     if commit is None:
