@@ -13,7 +13,17 @@ MLFLOW_EXPERIMENT_ID = "MLFLOW_EXPERIMENT_ID"
 MLFLOW_RUN_ID = "MLFLOW_RUN_ID"
 # JSON of tags that MLflow adds to every run a process creates with start_run().
 MLFLOW_RUN_CONTEXT = "MLFLOW_RUN_CONTEXT"
+# How MLflow's client reaches a tracking server (mlflow/utils/credentials.py); dvflow's
+# own calls to the server honour them the same way (tracking/store.py).
 MLFLOW_TRACKING_INSECURE_TLS = "MLFLOW_TRACKING_INSECURE_TLS"
+MLFLOW_TRACKING_SERVER_CERT_PATH = "MLFLOW_TRACKING_SERVER_CERT_PATH"
+MLFLOW_TRACKING_CLIENT_CERT_PATH = "MLFLOW_TRACKING_CLIENT_CERT_PATH"
+MLFLOW_TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
+MLFLOW_TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
+MLFLOW_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
+# Read by requests itself (MLflow's HTTP client, and dvflow's) when TLS is verified
+# without MLFLOW_TRACKING_SERVER_CERT_PATH: a corporate CA bundle.
+REQUESTS_CA_BUNDLE = "REQUESTS_CA_BUNDLE"
 # MLflow's server starts a job runner process unless this is "false".
 MLFLOW_SERVER_ENABLE_JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
@@ -26,7 +36,8 @@ DVC_EXP_BASELINE_REV = "DVC_EXP_BASELINE_REV"
 
 DVC_CONTEXT_VARIABLES = (DVC_ROOT, DVC_STAGE, DVC_EXP_NAME, DVC_EXP_BASELINE_REV)
 
-# dvflow's own variables.
+# dvflow's own variables. DVFLOW_EXPERIMENT wins over MLFLOW_EXPERIMENT_NAME (a tool's
+# own variable over the generic one).
 DVFLOW_EXPERIMENT = "DVFLOW_EXPERIMENT"
 # A token naming one `dvflow repro` invocation, so its stage runs can be found again.
 DVFLOW_INVOCATION = "DVFLOW_INVOCATION"

@@ -9,15 +9,20 @@ Exit codes (documented in docs/cli.md):
 0    success
 1    any other dvflow error
 2    bad usage (unknown option, missing argument)
-3    not inside a git repository or DVC project
+3    not inside a git repository
 4    the MLflow tracking store cannot be reached or created
-5    bad project input (dvc.yaml, params, targets)
+5    bad project input (dvc.yaml, params, targets, dvflow's config)
 7    ``dvflow reproduce``: the run did not reproduce
 8    ``dvflow checkout``: a run's code or data could not be restored or verified
 9    ``dvflow checkout``: refused, it would overwrite the user's work
-130  interrupted (Ctrl-C or SIGTERM)
-N    ``dvflow repro``: the exit code DVC would have returned
+251  DVC's configuration is invalid (DVC's own code)
+252  interrupted: Ctrl-C or SIGTERM (DVC's own code)
+253  not inside a DVC project (DVC's own code)
+255  ``dvflow repro``: a stage failed (DVC's own code)
 ==== =====================================================
+
+Where the condition is DVC's, the code is the one ``dvc`` returns for it
+(``dvc/cli/__init__.py``), so that scripts written for ``dvc repro`` keep working.
 """
 
 from __future__ import annotations
@@ -49,14 +54,24 @@ class DvflowError(Exception):
         self.message = message
 
 
+# DVC's own exit codes (dvc/cli/__init__.py), returned where the condition is DVC's.
+DVC_CONFIG_ERROR_EXIT_CODE = 251
+DVC_INTERRUPTED_EXIT_CODE = 252
+DVC_NOT_A_REPO_EXIT_CODE = 253
+DVC_FAILURE_EXIT_CODE = 255
+
+
 class NotAProjectError(DvflowError):
-    """The folder is not inside a git repository or DVC project."""
+    """The folder is not inside a git repository or DVC project (exit 253 for a DVC
+    project, as ``dvc`` returns outside one)."""
 
     exit_code = 3
 
     def __init__(self, path: str, what: str = "git repository") -> None:
         hint = "Run 'git init' and 'dvc init' there, or 'dvflow init' to create a project."
         super().__init__(f"{path} is not inside a {what}. {hint}")
+        if "DVC" in what:
+            self.exit_code = DVC_NOT_A_REPO_EXIT_CODE
 
 
 class TrackingStoreError(DvflowError):
@@ -92,9 +107,9 @@ class PipelineFailedError(DvflowError):
 
 
 class InterruptedRunError(DvflowError):
-    """The user pressed Ctrl-C or the process got SIGTERM."""
+    """The user pressed Ctrl-C or the process got SIGTERM (DVC's code for it)."""
 
-    exit_code = 130
+    exit_code = DVC_INTERRUPTED_EXIT_CODE
 
     def __init__(self) -> None:
         super().__init__("interrupted: the open MLflow runs were ended as KILLED.")

@@ -53,50 +53,79 @@ def _kill_aware(active: mlflow.ActiveRun) -> mlflow.ActiveRun:
 
 
 def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
     run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    log_system_metrics: bool | None = None,
     *,
     experiment: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    description: str | None = None,
 ) -> mlflow.ActiveRun:
     """Start (or join) the MLflow run of this script and record its snapshot.
 
-    Use it as a context manager: the run ends FINISHED when the block succeeds,
-    FAILED when it raises, KILLED on Ctrl-C.
+    Takes ``mlflow.start_run``'s arguments, in its order and with its meaning, and
+    forwards them to it: a call to ``mlflow.start_run(...)`` works unchanged as
+    ``dvflow.start_run(...)``. Use it as a context manager: the run ends FINISHED when
+    the block succeeds, FAILED when it raises, KILLED on Ctrl-C.
 
     Example:
         >>> import dvflow
         >>> with dvflow.start_run() as run:             # doctest: +SKIP
         ...     lr = dvflow.params()["train"]["lr"]
         ...     dvflow.log_metrics({"acc": 0.93})
+        >>> with dvflow.start_run(nested=True, log_system_metrics=True):  # doctest: +SKIP
+        ...     ...
 
     Args:
-        run_name: the run's name (default: the DVC stage's address, if any).
-        experiment: the experiment (default: MLFLOW_EXPERIMENT_NAME, then
-            ``.dvflow/config.yaml``, then the project folder's name).
+        run_id: attach to this run (default: ``MLFLOW_RUN_ID``), as MLflow does.
+        experiment_id: the experiment's id (default: the project's experiment, see
+            ``experiment``).
+        run_name: the run's name (default: the DVC stage's address, else the script's
+            file name).
+        nested: create a child of the active run, as MLflow does.
+        parent_run_id: the run this one is a child of, as MLflow does.
         tags: extra tags for the run.
         description: the run's description.
+        log_system_metrics: log CPU, memory and GPU metrics while the run is active
+            (MLflow's own sampler; None: ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``).
+        experiment: dvflow's own: the experiment's name (default: ``DVFLOW_EXPERIMENT``,
+            ``MLFLOW_EXPERIMENT_NAME``, ``MLFLOW_EXPERIMENT_ID``, the config files,
+            then the project folder's name).
     """
     import mlflow
 
     from dvflow.snapshot import take_snapshot
+    from dvflow.tracking.store import open_client
     from dvflow.tracking.writer import record_snapshot
     from dvflow.workspace import Workspace
 
     project = _project()
     workspace = Workspace.of(project, experiment=experiment)
-    session = workspace.session()
+    if experiment_id is None:
+        session = workspace.session()
+        client, experiment_id = session.client, session.experiment_id
+    else:
+        # MLflow's argument names the experiment: the project's is neither needed nor
+        # created.
+        workspace.keep_store_out_of_git()
+        client = open_client(workspace.tracking_uri, workspace.target.artifacts)
     mlflow.set_tracking_uri(workspace.tracking_uri)
     stage = os.environ.get(env.DVC_STAGE)
-    attach_to = os.environ.get(env.MLFLOW_RUN_ID)
+    attach_to = run_id or os.environ.get(env.MLFLOW_RUN_ID)
     kind = schema.KIND_STAGE if stage else schema.KIND_SCRIPT
     run_tags = dict(tags or {})
     active = mlflow.start_run(
         run_id=attach_to or None,
-        experiment_id=None if attach_to else session.experiment_id,
+        experiment_id=None if attach_to else experiment_id,
         run_name=None if attach_to else (run_name or stage or _script_name()),
+        nested=nested,
+        parent_run_id=parent_run_id,
         tags=run_tags or None,
         description=description,
+        log_system_metrics=log_system_metrics,
     )
     # Under `dvflow repro` the invocation records the stage itself, after it ends.
     recorded_by_repro = bool(os.environ.get(env.DVFLOW_INVOCATION))
@@ -104,10 +133,10 @@ def start_run(
         # A run that dvflow itself created (MLFLOW_RUN_ID from a parent) is recorded.
         if (
             not recorded_by_repro
-            and schema.KIND not in session.client.get_run(active.info.run_id).data.tags
+            and schema.KIND not in client.get_run(active.info.run_id).data.tags
         ):
             snapshot = take_snapshot(project, stage=stage, with_outputs=False, with_diff=True)
-            record_snapshot(session.client, active.info.run_id, snapshot, kind)
+            record_snapshot(client, active.info.run_id, snapshot, kind)
     except BaseException:
         mlflow.end_run("FAILED")
         raise
@@ -164,9 +193,26 @@ def params(stage: str | None = None) -> dict[str, Any]:
         ) from exc
 
 
-def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
-    """Log metrics to the active run in one batch; nested keys are joined with dots and
-    values that are not numbers are skipped with a warning.
+def log_metrics(
+    metrics: Mapping[str, Any],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
+) -> None:
+    """Log metrics in one batch, with ``mlflow.log_metrics``'s arguments.
+
+    Where it differs from ``mlflow.log_metrics``, on purpose (a stage's results
+    files are nested, and a metric that is not a number must not fail a run that
+    trained for an hour):
+
+    - nested keys are joined with dots (``{"loss": {"train": 0.1}}`` logs
+      ``loss.train``); MLflow takes flat keys only;
+    - a value that is not a number (a string, None, a list, a bool) is skipped with a
+      ``DvflowWarning`` naming it; MLflow raises ``MlflowException`` for the whole
+      batch (and logs a bool as 0 or 1);
+    - with no active run (and no ``run_id``), a dvflow run is started and recorded
+      (``start_run()``), where MLflow starts a bare one.
 
     Example:
         >>> dvflow.log_metrics({"acc": 0.93, "loss": {"train": 0.1}}, step=3)  # doctest: +SKIP
@@ -181,13 +227,21 @@ def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
             )
             continue
         numbers[key] = float(value)
-    _ensure_run()
-    mlflow.log_metrics(numbers, step=step)
+    if run_id is None:
+        _ensure_run()
+    mlflow.log_metrics(
+        numbers, step=step, synchronous=synchronous, run_id=run_id, timestamp=timestamp
+    )
 
 
 def log_params(values: Mapping[str, Any]) -> None:
-    """Log extra params (nested keys joined with dots) to the active run, in batches and
-    within MLflow's limits.
+    """Log extra params to the active run, in batches and within MLflow's limits.
+
+    Where it differs from ``mlflow.log_params``: nested keys are joined with dots; a
+    value longer than MLflow's limit, a key MLflow refuses, or a new value for a param
+    the run already has goes to the artifact ``dvflow/params_overflow/`` (the run gets
+    the tag ``dvflow.params.overflow``), where MLflow raises; with no active run a
+    dvflow run is started and recorded.
 
     Example:
         >>> dvflow.log_params({"model": {"kind": "forest"}})  # doctest: +SKIP
@@ -202,6 +256,10 @@ def log_params(values: Mapping[str, Any]) -> None:
 
 def log_artifact(path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
     """Upload a file or folder to the active run.
+
+    Where it differs from ``mlflow.log_artifact``: a folder is uploaded too (what
+    ``mlflow.log_artifacts`` does); with no active run a dvflow run is started and
+    recorded.
 
     Example:
         >>> dvflow.log_artifact("plots/confusion.png", "plots")  # doctest: +SKIP

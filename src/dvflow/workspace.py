@@ -18,8 +18,10 @@ from dvflow.config import Settings, load_settings
 from dvflow.project import STATE_DIR, Project, exclude_locally, find_project
 from dvflow.tracking.store import (
     check_reachable,
+    default_experiment_name,
     ensure_experiment,
     experiment_exists,
+    experiment_name_of,
     open_client,
     resolve_tracking_uri,
     sqlite_artifacts,
@@ -64,9 +66,12 @@ class Workspace:
         uri = resolve_tracking_uri(project, settings.tracking_uri)
         # A local SQLite store keeps artifacts beside it; a server decides its own.
         db = sqlite_path(uri)
+        experiment = settings.experiment
+        if experiment is None and settings.experiment_id is not None:
+            experiment = experiment_name_of(uri, settings.experiment_id)  # MLflow's variable
         self.target = Target(
             uri,
-            settings.experiment or project.name,
+            experiment or default_experiment_name(uri, project.name),
             sqlite_artifacts(db) if db is not None else None,
         )
         self._session: Session | None = None

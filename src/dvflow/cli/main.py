@@ -11,7 +11,14 @@ import traceback
 import click
 
 from dvflow import __version__
-from dvflow.errors import DvflowError, one_line
+from dvflow.cli import verbosity
+from dvflow.errors import (
+    DVC_CONFIG_ERROR_EXIT_CODE,
+    DVC_INTERRUPTED_EXIT_CODE,
+    DVC_NOT_A_REPO_EXIT_CODE,
+    DvflowError,
+    one_line,
+)
 
 _LAZY_COMMANDS = {
     # name: (module, attribute, one-line help)
@@ -24,6 +31,11 @@ _LAZY_COMMANDS = {
         "dvflow.cli.checkout",
         "checkout_command",
         "Restore a run's exact code and data (into a new worktree), and verify them.",
+    ),
+    "config": (
+        "dvflow.cli.config",
+        "config_command",
+        "Read or write a setting (--local: the git-ignored per-user file), as 'dvc config'.",
     ),
     "demo": (
         "dvflow.cli.demo",
@@ -91,7 +103,8 @@ class LazyGroup(click.Group):
 
         module, attr, _ = _LAZY_COMMANDS[cmd_name]
         command: click.Command = getattr(importlib.import_module(module), attr)
-        return command
+        # Every command takes -v/-q, as every DVC command does.
+        return verbosity.add_options(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, _LAZY_COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -101,17 +114,30 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dvflow")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of errors.")
-@click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+def cli() -> None:
     """dvflow: DVC pipelines recorded in MLflow with their exact code, data and params."""
-    ctx.obj = {"verbose": verbose}
 
 
-def _dvc_error_class() -> type[BaseException] | None:
+cli.params.extend(verbosity.options())
+
+
+def _dvc_error_class(module_name: str, name: str) -> type[BaseException] | None:
     # Only if dvc was imported by the command: never import it just to map errors.
-    module = sys.modules.get("dvc.exceptions")
-    return getattr(module, "DvcException", None) if module else None
+    module = sys.modules.get(module_name)
+    found = getattr(module, name, None) if module else None
+    return found if isinstance(found, type) else None
+
+
+def _dvc_exit_code(exc: BaseException) -> int | None:
+    """DVC's own exit code for one of DVC's errors (dvc/cli/__init__.py), else None."""
+    for module, name, code in (
+        ("dvc.config", "ConfigError", DVC_CONFIG_ERROR_EXIT_CODE),
+        ("dvc.exceptions", "NotDvcRepoError", DVC_NOT_A_REPO_EXIT_CODE),
+    ):
+        error = _dvc_error_class(module, name)
+        if error is not None and isinstance(exc, error):
+            return code
+    return None
 
 
 def _exit(code: int) -> None:
@@ -140,19 +166,23 @@ def _fail(message: str, code: int, verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with the documented code (docs/cli.md)."""
     args = sys.argv[1:] if argv is None else argv
-    verbose = "-v" in args or "--verbose" in args
+    verbosity.reset()
     try:
         cli.main(args=args, prog_name="dvflow", standalone_mode=False)
     except DvflowError as exc:
-        _fail(exc.message, exc.exit_code, verbose)
+        _fail(exc.message, exc.exit_code, verbosity.wants_traceback(args))
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("dvflow: interrupted", err=True)
-        _exit(130)
+        _exit(DVC_INTERRUPTED_EXIT_CODE)
     except click.ClickException as exc:
         exc.show()
         _exit(exc.exit_code)
     except Exception as exc:
-        dvc_error = _dvc_error_class()
+        verbose = verbosity.wants_traceback(args)
+        dvc_code = _dvc_exit_code(exc)
+        if dvc_code is not None:
+            _fail(f"{one_line(exc)}. Fix it and run the command again.", dvc_code, verbose)
+        dvc_error = _dvc_error_class("dvc.exceptions", "DvcException")
         if dvc_error is not None and isinstance(exc, dvc_error):
             _fail(f"{one_line(exc)}. Fix it and run the command again.", 5, verbose)
         # A defect of dvflow's own: still one line, and the way to see more.

@@ -6,71 +6,70 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
+from dvflow.cli import verbosity
 from dvflow.cli.output import emit_json, json_option
+
+# dvc repro's own options, with its short names and help (dvc/commands/repro.py).
+_DVC_FLAGS = (
+    (("-f", "--force"), "Reproduce even if dependencies were not changed."),
+    (("-i", "--interactive"), "Ask for confirmation before reproducing each stage."),
+    (("-s", "--single-item"), "Only the targets, without their upstream stages."),
+    (("-p", "--pipeline"), "The whole pipeline that the targets belong to."),
+    (("-P", "--all-pipelines"), "Every pipeline of the project (sub-folders included)."),
+    (("-R", "--recursive"), "Targets are folders: every stage inside them."),
+    (("--downstream",), "Start from the targets and go on with the stages after them."),
+    (
+        ("--force-downstream",),
+        "Reproduce every descendant of a changed stage, even if its own deps did not change.",
+    ),
+    (("--pull",), "Try to pull missing data from the DVC remote."),
+    (("--allow-missing",), "Skip stages with missing data but no other changes."),
+    (("--dry",), "Only print the commands that would run (nothing is recorded)."),
+    (("-k", "--keep-going"), "Go on with the stages that do not depend on a failed one."),
+    (("--ignore-errors",), "Ignore errors from stages."),
+    (("--glob",), "Targets may hold shell-style wildcards."),
+    (("--no-commit",), "Do not put outputs into DVC's cache."),
+    (("--no-run-cache",), "Run stage commands even if DVC's run cache has their results."),
+)
+
+
+def _dvc_flags(func: Any) -> Any:
+    for names, help_text in reversed(_DVC_FLAGS):
+        func = click.option(*names, is_flag=True, help=help_text)(func)
+    return func
 
 
 @click.command("repro")
 @click.argument("targets", nargs=-1)
-@click.option("-f", "--force", is_flag=True, help="Reproduce even if nothing changed.")
-@click.option("-s", "--single-item", is_flag=True, help="Only the targets, not their upstream.")
-@click.option("--downstream", is_flag=True, help="The targets and the stages after them.")
-@click.option(
-    "-R", "--recursive", is_flag=True, help="Targets are folders: every pipeline inside them."
-)
-@click.option(
-    "-P",
-    "--all-pipelines",
-    is_flag=True,
-    help="Every pipeline of the project, dvc.yaml files in sub-folders included.",
-)
-@click.option("--pull", is_flag=True, help="Pull missing dependencies from the DVC remote.")
-@click.option("--dry", is_flag=True, help="Only print the commands that would run.")
-@click.option(
-    "-k", "--keep-going", is_flag=True, help="Go on with independent stages after a failure."
-)
+@_dvc_flags
 @click.option(
     "--experiment",
     default=None,
-    help="MLflow experiment (default: "
-    "MLFLOW_EXPERIMENT_NAME, then .dvflow/config.yaml, then the folder's name).",
+    help="MLflow experiment (default: DVFLOW_EXPERIMENT, MLFLOW_EXPERIMENT_NAME, "
+    "MLFLOW_EXPERIMENT_ID, .dvflow/config.local.yaml, .dvflow/config.yaml, the folder's name).",
 )
 @click.option("--record", is_flag=True, help="Record a run even when nothing needs to run.")
 @json_option
 def repro_command(
     targets: tuple[str, ...],
-    force: bool,
-    single_item: bool,
-    downstream: bool,
-    recursive: bool,
-    all_pipelines: bool,
-    pull: bool,
-    dry: bool,
-    keep_going: bool,
     experiment: str | None,
     record: bool,
     as_json: bool,
+    **dvc_flags: bool,
 ) -> None:
-    """Run the DVC pipeline and record every stage in MLflow."""
+    """Run the DVC pipeline and record every stage in MLflow.
+
+    Takes every option of 'dvc repro', with the same meaning.
+    """
     from dvflow.errors import TrackingStoreError
     from dvflow.repro.options import ReproOptions
     from dvflow.repro.pipeline import reproduce
 
-    options = ReproOptions(
-        targets=targets,
-        force=force,
-        single_item=single_item,
-        downstream=downstream,
-        recursive=recursive,
-        all_pipelines=all_pipelines,
-        pull=pull,
-        dry=dry,
-        keep_going=keep_going,
-        experiment=experiment,
-        record=record,
-    )
+    options = ReproOptions(targets=targets, experiment=experiment, record=record, **dvc_flags)
     if as_json:
         # DVC and the stage commands print on stdout: keep it for the JSON alone.
         with stdout_to_stderr():
@@ -97,9 +96,9 @@ def repro_command(
                 "metrics": result.metrics,
             }
         )
-    elif not dry:
+    elif not options.dry:
         _print_summary(result)
-    for warning in result.warnings:
+    for warning in [] if verbosity.is_quiet() else result.warnings:
         click.echo(f"dvflow: warning: {warning}", err=True)
     if result.tracking_error:
         raise TrackingStoreError(

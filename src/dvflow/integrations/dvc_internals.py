@@ -39,21 +39,26 @@ def planned_stages(
     single_item: bool,
     downstream: bool,
     all_pipelines: bool,
+    pipeline: bool = False,
+    glob: bool = False,
 ) -> list[Stage]:
     """The stages ``dvc repro`` would visit, in its order (``collect_stages``,
     ``get_active_graph``, ``plan_repro`` of ``dvc.repo.reproduce``)."""
     from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
 
+    whole = all_pipelines or pipeline  # DVC drops single_item and downstream then
     stages: list[Stage] = []
     if not all_pipelines:
-        stages = collect_stages(repo, list(targets) or ["dvc.yaml"], recursive=recursive)
-    if single_item and not all_pipelines:
+        targets = list(targets) or ["dvc.yaml"]
+        stages = collect_stages(repo, targets, recursive=recursive, glob=glob)
+    if single_item and not whole:
         return stages
     return list(
         plan_repro(
             get_active_graph(repo.index.graph),
             stages,
-            downstream=downstream and not all_pipelines,
+            pipeline=pipeline,
+            downstream=downstream and not whole,
         )
     )
 

@@ -55,10 +55,17 @@ def _user() -> str | None:
 class RecorderLink:
     """Talks to one ``python -m dvflow.recorder.process`` for one invocation."""
 
-    def __init__(self, workspace: Workspace, invocation: str, base_tags: dict[str, str]) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        invocation: str,
+        base_tags: dict[str, str],
+        run_name: str | None = None,
+    ) -> None:
         self.workspace = workspace
         self.invocation = invocation
         self.base_tags = base_tags
+        self.run_name = run_name
         self.started_at = time.time()
         self.process: subprocess.Popen[str] | None = None
         self.outcomes: list[StageOutcome] = []
@@ -101,6 +108,7 @@ class RecorderLink:
                 base_tags=self.base_tags,
                 started_at=self.started_at,
                 user=_user(),
+                run_name=self.run_name,
             )
         )
         for earlier in self.outcomes:

@@ -113,7 +113,9 @@ class Recorder:
                 tags.KIND: tags.KIND_PIPELINE,
                 tags.INVOCATION: self.invocation,
             },
-            run_name=f"repro {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            # Named as `dvc exp show` names the state (tracking.runname); a Start
+            # without a name (an older dvflow's) keeps the old name.
+            run_name=self.start.run_name or f"repro {time.strftime('%Y-%m-%d %H:%M:%S')}",
         )
         self.parent_run_id = run.info.run_id
 

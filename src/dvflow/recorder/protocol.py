@@ -80,6 +80,8 @@ class Start:
     # What the run's own source is (MLflow's mlflow.source.name / mlflow.user tags).
     source_name: str = "dvflow repro"
     user: str | None = None
+    # The parent run's name, from the code state that made it (tracking.runname).
+    run_name: str | None = None
 
 
 @dataclass

@@ -46,6 +46,8 @@ def planned(repo: Repo, options: ReproOptions) -> list[Stage]:
         single_item=options.single_item,
         downstream=options.downstream,
         all_pipelines=options.all_pipelines,
+        pipeline=options.pipeline,
+        glob=options.glob,
     )
 
 

@@ -36,6 +36,7 @@ from dvflow.repro.result import ReproResult
 from dvflow.repro.stagerunner import Ending, StageRunner, run_dvc
 from dvflow.tracking import runindex
 from dvflow.tracking import schema as tags
+from dvflow.tracking.runname import pipeline_run_name
 from dvflow.tracking.store import display_uri
 from dvflow.tracking.writer import code_tags
 from dvflow.workspace import Workspace
@@ -114,6 +115,12 @@ def _base_tags(code: CodeVersion | None) -> dict[str, str]:
     return found
 
 
+def _run_name(code: CodeVersion | None) -> str:
+    from dvflow.snapshot import DvcContext
+
+    return pipeline_run_name(code, DvcContext.from_environ().exp_name)
+
+
 def _stage_env(workspace: Workspace, invocation: str) -> dict[str, str]:
     return {
         env.MLFLOW_TRACKING_URI: workspace.tracking_uri,
@@ -142,7 +149,7 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
     code, diff = (None, None)
     if project.git_root is not None:
         code, diff = read_code_version(project.git_root, with_diff=not options.dry)
-    recorder = RecorderLink(workspace, invocation, _base_tags(code))
+    recorder = RecorderLink(workspace, invocation, _base_tags(code), _run_name(code))
     if not options.dry:
         # mlflow loads in the recorder while DVC loads here (importing DVC comes after
         # this on purpose). If nothing runs, the recorder is stopped unused.
@@ -166,6 +173,7 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
                         repo, recorder, tail, invocation, _stage_env(workspace, invocation)
                     )
                     ending = run_dvc(repo, options, runner)
+                current = _current_metrics(repo, options, ending, runner)
             recorder.stderr_fd = None  # the tee is gone: plain stderr from here on
             if options.dry:
                 recorder.abort()
@@ -196,6 +204,8 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
         force_parent=options.record,
     )
     result = _result(workspace, outcome, nothing_ran)
+    if result.parent_run_id is None and not result.metrics:
+        result.metrics = current
     _index(workspace, result, code, aftermath.result_code)
     if ending.interrupted:
         raise InterruptedRunError()
@@ -206,6 +216,19 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
             DVC_FAILURE_EXIT_CODE,
         )
     return result
+
+
+def _current_metrics(
+    repo: Repo, options: ReproOptions, ending: Ending, runner: StageRunner
+) -> dict[str, float]:
+    """An up-to-date pipeline's metrics, as ``dvc metrics show`` lists them (no run
+    records them: ``--json`` reports them all the same)."""
+    skipped = all(o.status is StageStatus.SKIPPED for o in runner.outcomes.values())
+    if options.dry or ending.failed or ending.interrupted or not skipped:
+        return {}
+    from dvflow.snapshot.results import pipeline_results
+
+    return pipeline_results(repo).metrics
 
 
 def _finish_status(ending: Ending) -> str:

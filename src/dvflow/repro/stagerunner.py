@@ -157,6 +157,8 @@ class Ending:
 
 
 def run_dvc(repo: Repo, options: ReproOptions, runner: StageRunner) -> Ending:
+    """Run ``Repo.reproduce`` with every option ``dvc repro`` would give it, and
+    ``runner`` for each stage; say how it ended."""
     from dvc.exceptions import DvcException, ReproductionError
 
     ending = Ending()
@@ -164,18 +166,7 @@ def run_dvc(repo: Repo, options: ReproOptions, runner: StageRunner) -> Ending:
     for handler in dvc_logger.handlers:
         handler.addFilter(runner.watch)
     try:
-        repo.reproduce(
-            targets=list(options.targets) or None,
-            force=options.force,
-            single_item=options.single_item,
-            downstream=options.downstream,
-            recursive=options.recursive,
-            all_pipelines=options.all_pipelines,
-            pull=options.pull,
-            dry=options.dry,
-            on_error="keep-going" if options.keep_going else "fail",
-            repro_fn=runner,
-        )
+        repo.reproduce(**options.reproduce_kwargs(), repro_fn=runner)
     except KeyboardInterrupt:
         ending.interrupted = True
     except ReproductionError as exc:

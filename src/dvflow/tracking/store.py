@@ -12,15 +12,14 @@ once crash ('table ... already exists').
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import json
 import os
 import sqlite3
-import urllib.error
 import urllib.parse
-import urllib.request
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dvflow import env
 from dvflow.errors import TrackingStoreError, one_line
@@ -28,6 +27,7 @@ from dvflow.project import Project
 from dvflow.snapshot.redact import strip_credentials
 
 if TYPE_CHECKING:
+    import requests
     from mlflow import MlflowClient
 
 DEFAULT_DB = "mlflow.db"
@@ -78,18 +78,30 @@ def sqlite_artifacts(db: Path) -> Path:
     return db.parent / DEFAULT_ARTIFACTS
 
 
-def _sqlite_has_row(db: Path, sql: str, *args: str) -> bool:
-    """Whether a read-only query on ``db`` finds a row; False if the query fails.
+def _sqlite_row(db: Path, sql: str, *args: str) -> tuple[Any, ...] | None:
+    """The first row of a read-only query on ``db``; None if none, or the query fails.
 
     A probe that spares importing mlflow (seconds) on every ``dvflow repro``.
     """
     if not db.is_file() or db.stat().st_size == 0:
-        return False
+        return None
     try:
         with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
-            return conn.execute(sql, args).fetchone() is not None
+            row: tuple[Any, ...] | None = conn.execute(sql, args).fetchone()
+            return row
     except sqlite3.Error:
-        return False
+        return None
+
+
+def _sqlite_has_row(db: Path, sql: str, *args: str) -> bool:
+    """Whether a read-only query on ``db`` finds a row; False if the query fails."""
+    return _sqlite_row(db, sql, *args) is not None
+
+
+def _sqlite_value(db: Path, sql: str, *args: str) -> Any:
+    """The first column of the first row of a read-only query, else None."""
+    row = _sqlite_row(db, sql, *args)
+    return row[0] if row else None
 
 
 def _sqlite_ready(db: Path) -> bool:
@@ -104,18 +116,102 @@ def sqlite_experiment_exists(db: Path, name: str) -> bool:
     )
 
 
+def _mlflow_basic_credentials() -> tuple[str | None, str | None]:
+    """MLflow's username and password: the environment, else ``~/.mlflow/credentials``
+    (its ``[mlflow]`` section), each on its own, as ``read_mlflow_creds`` reads them."""
+    import configparser
+
+    username = os.environ.get(env.MLFLOW_TRACKING_USERNAME) or None
+    password = os.environ.get(env.MLFLOW_TRACKING_PASSWORD) or None
+    path = Path.home() / ".mlflow" / "credentials"
+    if (username is None or password is None) and path.is_file():
+        parser = configparser.ConfigParser()
+        with contextlib.suppress(configparser.Error, OSError):
+            parser.read(path)
+        if parser.has_section("mlflow"):
+            section = parser["mlflow"]
+            username = username or section.get(env.MLFLOW_TRACKING_USERNAME.lower())
+            password = password or section.get(env.MLFLOW_TRACKING_PASSWORD.lower())
+    return username, password
+
+
+def _is_true(name: str) -> bool:
+    # MLflow's boolean variables: "true" or "1", case-insensitive.
+    return os.environ.get(name, "").strip().lower() in ("true", "1")
+
+
+def server_request_options() -> dict[str, Any]:
+    """How MLflow's own client calls a tracking server, from MLflow's variables
+    (``MlflowHostCreds`` and ``http_request`` in ``mlflow/utils/rest_utils.py``):
+
+    - ``verify``: ``MLFLOW_TRACKING_SERVER_CERT_PATH`` if set, else not
+      ``MLFLOW_TRACKING_INSECURE_TLS``; with ``True``, requests itself honours
+      ``REQUESTS_CA_BUNDLE`` (and ``CURL_CA_BUNDLE``), as it does for MLflow;
+    - ``cert``: ``MLFLOW_TRACKING_CLIENT_CERT_PATH``;
+    - ``Authorization``: Basic with ``MLFLOW_TRACKING_USERNAME`` and
+      ``MLFLOW_TRACKING_PASSWORD`` (or ``~/.mlflow/credentials``), else Bearer
+      ``MLFLOW_TRACKING_TOKEN``.
+
+    Plugin authentication (``MLFLOW_TRACKING_AUTH``, AWS SigV4) needs mlflow itself:
+    there dvflow's look-ups say "unsure" and MLflow's client decides.
+    """
+    server_cert = os.environ.get(env.MLFLOW_TRACKING_SERVER_CERT_PATH) or None
+    options: dict[str, Any] = {
+        "verify": server_cert or not _is_true(env.MLFLOW_TRACKING_INSECURE_TLS),
+        "headers": {},
+    }
+    client_cert = os.environ.get(env.MLFLOW_TRACKING_CLIENT_CERT_PATH) or None
+    if client_cert:
+        options["cert"] = client_cert
+    username, password = _mlflow_basic_credentials()
+    token = os.environ.get(env.MLFLOW_TRACKING_TOKEN) or None
+    if username and password:
+        pair = base64.standard_b64encode(f"{username}:{password}".encode()).decode()
+        options["headers"]["Authorization"] = f"Basic {pair}"
+    elif token:
+        options["headers"]["Authorization"] = f"Bearer {token}"
+    return options
+
+
+def _server_get(uri: str, path: str, timeout: float) -> requests.Response:
+    """GET ``path`` of the tracking server at ``uri``, as MLflow's client would (its TLS
+    and credential variables), once, without MLflow's minutes of retries."""
+    import requests
+
+    url = f"{strip_credentials(uri).rstrip('/')}/{path}"
+    with requests.Session() as session:
+        if not _is_true(env.MLFLOW_TRACKING_INSECURE_TLS):
+            return session.get(url, timeout=timeout, **server_request_options())
+        import urllib3
+
+        # The user asked for unverified TLS; MLflow warns once per request, not us.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            return session.get(url, timeout=timeout, **server_request_options())
+
+
+def _server_json(uri: str, path: str, timeout: float) -> dict[str, Any] | None:
+    """The JSON answer of a REST call, or None when unsure (any error, a refusal)."""
+    import requests
+
+    try:
+        response = _server_get(uri, path, timeout)
+        if response.status_code != 200:
+            return None
+        data = response.json()
+    except (requests.RequestException, OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def http_experiment_exists(uri: str, name: str, timeout: float = 5.0) -> bool:
     """Whether a tracking server has experiment ``name`` (False when unsure: a server
-    that asks for credentials, or any error), asked with one REST call instead of
+    that refuses the credentials, or any error), asked with one REST call instead of
     importing mlflow (seconds) on every ``dvflow repro``."""
     query = urllib.parse.urlencode({"experiment_name": name})
-    url = f"{strip_credentials(uri).rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{query}"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            found = json.loads(response.read()).get("experiment", {})
-            return bool(found) and found.get("lifecycle_stage") == "active"
-    except (OSError, ValueError):
-        return False
+    data = _server_json(uri, f"api/2.0/mlflow/experiments/get-by-name?{query}", timeout)
+    found = (data or {}).get("experiment") or {}
+    return bool(found) and found.get("lifecycle_stage") == "active"
 
 
 def experiment_exists(uri: str, name: str) -> bool:
@@ -129,28 +225,97 @@ def experiment_exists(uri: str, name: str) -> bool:
     return False
 
 
+def is_databricks(uri: str) -> bool:
+    """Whether ``uri`` is a Databricks workspace (``databricks``, ``databricks://profile``).
+
+    >>> is_databricks("databricks://prod"), is_databricks("http://databricks.example")
+    (True, False)
+    """
+    return uri == "databricks" or uri.startswith(("databricks:", "databricks-uc"))
+
+
+def default_experiment_name(uri: str, project_name: str) -> str:
+    """The experiment runs go to when none is configured: the project folder's name.
+
+    Databricks names experiments by their workspace path, which must be absolute: there
+    the default is in the workspace's shared folder, which every user may write.
+
+    >>> default_experiment_name("sqlite:////p/mlflow.db", "churn")
+    'churn'
+    >>> default_experiment_name("databricks", "churn")
+    '/Shared/churn'
+    """
+    return f"/Shared/{project_name}" if is_databricks(uri) else project_name
+
+
+def experiment_name_of(uri: str, experiment_id: str, timeout: float = 5.0) -> str:
+    """The name of the active experiment ``experiment_id`` (``MLFLOW_EXPERIMENT_ID``).
+
+    Raises:
+        TrackingStoreError: the store has no active experiment with that id.
+    """
+    name: str | None = None
+    db = sqlite_path(uri)
+    if db is not None:
+        name = _sqlite_value(
+            db,
+            "SELECT name FROM experiments WHERE experiment_id = ? AND lifecycle_stage = 'active'",
+            experiment_id,
+        )
+    elif uri.startswith(("http://", "https://")):
+        query = urllib.parse.urlencode({"experiment_id": experiment_id})
+        data = _server_json(uri, f"api/2.0/mlflow/experiments/get?{query}", timeout)
+        found = (data or {}).get("experiment") or {}
+        if found.get("lifecycle_stage") == "active":
+            name = found.get("name")
+    else:
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        with contextlib.suppress(MlflowException):
+            experiment = MlflowClient(tracking_uri=uri).get_experiment(experiment_id)
+            if experiment.lifecycle_stage == "active":
+                name = experiment.name
+    if not name:
+        raise TrackingStoreError(
+            display_uri(uri),
+            f"{env.MLFLOW_EXPERIMENT_ID}={experiment_id} names no active experiment there; "
+            f"unset it, or name the experiment with {env.DVFLOW_EXPERIMENT} or --experiment",
+        )
+    return str(name)
+
+
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, with a clear message, when an HTTP tracking server does not answer.
 
-    MLflow's own client retries for minutes before giving up.
+    MLflow's own client retries for minutes before giving up. The server is called as
+    MLflow calls it (``server_request_options``): a server behind a private CA that
+    MLflow reaches is reachable here too.
     """
     if not uri.startswith(("http://", "https://")):
         return
-    # Only whether a server answers: credentials are not needed (any HTTP status counts).
-    health = strip_credentials(uri).rstrip("/") + "/health"
-    context = None
-    if os.environ.get(env.MLFLOW_TRACKING_INSECURE_TLS, "").lower() in ("1", "true"):
-        import ssl
+    import requests
 
-        context = ssl._create_unverified_context()  # the user asked for it
+    # Only whether a server answers: any HTTP status counts, even a refusal of the
+    # credentials or a /health that is not exposed.
     try:
-        with urllib.request.urlopen(health, timeout=timeout, context=context):
-            return
-    except urllib.error.HTTPError:
-        return  # it answered: the server is there, even if /health is not exposed
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        _server_get(uri, "health", timeout)
+    except requests.exceptions.SSLError as exc:
+        raise TrackingStoreError(
+            display_uri(uri),
+            f"its TLS certificate was not accepted ({_reason(exc)}); "
+            f"point {env.MLFLOW_TRACKING_SERVER_CERT_PATH} or {env.REQUESTS_CA_BUNDLE} at "
+            "your CA's certificate, as MLflow needs too",
+        ) from exc
+    except (requests.RequestException, OSError) as exc:
+        reason = _reason(exc)
         raise TrackingStoreError(display_uri(uri), f"no answer ({reason})") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a request failed, without requests' wrapping (``Max retries exceeded...``)."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    return one_line(getattr(inner, "reason", None) or inner)
 
 
 def ensure_store(uri: str, artifacts: Path | None = None) -> None:
