@@ -93,5 +93,13 @@ class InterruptedRunError(DvflowError):
 
     exit_code = 130
 
-    def __init__(self) -> None:
-        super().__init__("interrupted: the open MLflow runs were ended as KILLED.")
+    def __init__(self, recording: str = "the open MLflow runs were ended as KILLED") -> None:
+        super().__init__(f"interrupted: {recording}.")
+
+
+class ProjectBusyError(DvflowError):
+    """Another DVC process holds the project's lock; nothing was run nor recorded."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -58,6 +58,7 @@ def start_run(
     experiment: str | None = None,
     tags: Mapping[str, str] | None = None,
     description: str | None = None,
+    nested: bool = False,
 ) -> mlflow.ActiveRun:
     """Start (or join) the MLflow run of this script and record its snapshot.
 
@@ -76,6 +77,11 @@ def start_run(
             ``.dvflow/config.yaml``, then the project folder's name).
         tags: extra tags for the run.
         description: the run's description.
+        nested: start a child of the active run, as ``mlflow.start_run(nested=True)``
+            does (one per fold or trial); the snapshot stays on the parent.
+
+    Raises:
+        DvflowError: a run is already active and ``nested`` is not set.
     """
     import mlflow
 
@@ -83,6 +89,22 @@ def start_run(
     from dvflow.tracking.writer import record_snapshot
     from dvflow.workspace import Workspace
 
+    parent = mlflow.active_run()
+    if parent is not None:
+        if not nested:
+            raise DvflowError(
+                f"run {parent.info.run_id} is already active. End it first, or call "
+                "dvflow.start_run(nested=True) to start a child run inside it."
+            )
+        return _kill_aware(
+            mlflow.start_run(
+                experiment_id=parent.info.experiment_id,
+                run_name=run_name,
+                nested=True,
+                tags={**(tags or {}), schema.KIND: schema.KIND_SCRIPT},
+                description=description,
+            )
+        )
     project = _project()
     workspace = Workspace.of(project, experiment=experiment)
     session = workspace.session()

@@ -119,6 +119,8 @@ class Finish:
     lineage: dict[str, str]
     force_parent: bool = False
     result_code: dict[str, Any] | None = None
+    # When the pipeline ended: a run replayed from the spool ends then, not at the sync.
+    ended: float | None = None
 
 
 @dataclass
@@ -138,6 +140,8 @@ class Answer:
     runs: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # The journal that waits for `dvflow sync` when the store did not get everything.
+    spooled: Path | None = None
 
 
 Message = Start | StageOutcome | Finish | Abort | Answer
@@ -214,3 +218,5 @@ class PipelineOutcome:
     metrics: dict[str, float]
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # The journal that waits for `dvflow sync` when the store did not get everything.
+    spooled: Path | None = None
