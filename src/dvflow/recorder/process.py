@@ -33,6 +33,7 @@ from dvflow.recorder.protocol import (
     decode,
     encode,
 )
+from dvflow.recorder.spool import process_alive
 from dvflow.tracking import schema as tags
 from dvflow.tracking.writer import (
     context_tags,
@@ -85,8 +86,6 @@ class Recorder:
         second for the first run created here); doing it while DVC is still busy keeps
         it off the end of the pipeline.
         """
-        from dvflow.recorder.replay import close_abandoned
-
         self.client.get_experiment(self.session.experiment_id)
         self._script_runs("")
         # A run left RUNNING by a `dvflow repro` killed with its recorder (SIGKILL of
@@ -298,6 +297,32 @@ class Recorder:
                 f"could not close the runs of invocation {self.invocation} "
                 f"({type(exc).__name__}: {one_line(exc)}); they may show RUNNING in MLflow"
             )
+
+
+def close_abandoned(client: MlflowClient, experiment_id: str) -> list[str]:
+    """End KILLED, tagged ``dvflow.abandoned=true``, the RUNNING runs of invocations whose
+    ``dvflow repro`` process is gone (killed with everything around it). Returns the
+    run ids closed."""
+    from mlflow.entities import RunTag
+
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    dead = {
+        run.data.tags[tags.INVOCATION]
+        for run in running
+        if tags.PROCESS in run.data.tags
+        and tags.INVOCATION in run.data.tags
+        and not process_alive(run.data.tags[tags.PROCESS])
+    }
+    closed = []
+    for run in running:
+        if run.data.tags.get(tags.INVOCATION) in dead:
+            run_id = run.info.run_id
+            client.log_batch(run_id, tags=[RunTag(tags.ABANDONED, "true")])
+            client.set_terminated(run_id, "KILLED")
+            closed.append(run_id)
+    return closed
 
 
 def _serve(lines: Iterator[str], reply: IO[str]) -> None:

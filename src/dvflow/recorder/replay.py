@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dvflow.errors import TrackingStoreError, one_line
-from dvflow.recorder.process import Recorder
+from dvflow.recorder.process import Recorder, close_abandoned
 from dvflow.recorder.spool import (
     SCRIPTS_DB,
     Spooled,
-    process_alive,
     read_journal,
     waiting,
 )
@@ -29,8 +28,6 @@ from dvflow.tracking.store import display_uri, experiment_exists
 from dvflow.workspace import Session, Target, open_session
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from dvflow.workspace import Workspace
 
 
@@ -154,32 +151,6 @@ def replay_journal(path: Path, target: Target) -> Synced:
     synced = replay(spooled, session)
     path.unlink()
     return synced
-
-
-def close_abandoned(client: MlflowClient, experiment_id: str) -> list[str]:
-    """End KILLED, tagged ``dvflow.abandoned=true``, the RUNNING runs of invocations whose
-    ``dvflow repro`` process is gone (killed with everything around it). Returns the
-    run ids closed."""
-    from mlflow.entities import RunTag
-
-    running = client.search_runs(
-        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
-    )
-    dead = {
-        run.data.tags[tags.INVOCATION]
-        for run in running
-        if tags.PROCESS in run.data.tags
-        and tags.INVOCATION in run.data.tags
-        and not process_alive(run.data.tags[tags.PROCESS])
-    }
-    closed = []
-    for run in running:
-        if run.data.tags.get(tags.INVOCATION) in dead:
-            run_id = run.info.run_id
-            client.log_batch(run_id, tags=[RunTag(tags.ABANDONED, "true")])
-            client.set_terminated(run_id, "KILLED")
-            closed.append(run_id)
-    return closed
 
 
 def sync_spool(workspace: Workspace) -> SyncReport:
