@@ -111,8 +111,8 @@ class InterruptedRunError(DvflowError):
 
     exit_code = DVC_INTERRUPTED_EXIT_CODE
 
-    def __init__(self) -> None:
-        super().__init__("interrupted: the open MLflow runs were ended as KILLED.")
+    def __init__(self, recording: str = "the open MLflow runs were ended as KILLED") -> None:
+        super().__init__(f"interrupted: {recording}.")
 
 
 class NotReproducedError(DvflowError):
@@ -131,3 +131,11 @@ class RestoreRefusedError(DvflowError):
     """Restoring would overwrite the user's work (a non-empty folder, a dirty tree)."""
 
     exit_code = 9
+
+
+class ProjectBusyError(DvflowError):
+    """Another DVC process holds the project's lock; nothing was run nor recorded."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

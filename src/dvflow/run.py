@@ -94,6 +94,9 @@ def start_run(
         experiment: dvflow's own: the experiment's name (default: ``DVFLOW_EXPERIMENT``,
             ``MLFLOW_EXPERIMENT_NAME``, ``MLFLOW_EXPERIMENT_ID``, the config files,
             then the project folder's name).
+
+    Raises:
+        DvflowError: a run is already active and ``nested`` is not set.
     """
     import mlflow
 
@@ -102,6 +105,23 @@ def start_run(
     from dvflow.tracking.writer import record_snapshot
     from dvflow.workspace import Workspace
 
+    parent = mlflow.active_run()
+    if parent is not None:
+        if not nested:
+            raise DvflowError(
+                f"run {parent.info.run_id} is already active. End it first, or call "
+                "dvflow.start_run(nested=True) to start a child run inside it."
+            )
+        return _kill_aware(
+            mlflow.start_run(
+                experiment_id=parent.info.experiment_id,
+                run_name=run_name,
+                nested=True,
+                tags={**(tags or {}), schema.KIND: schema.KIND_SCRIPT},
+                description=description,
+                log_system_metrics=log_system_metrics,
+            )
+        )
     project = _project()
     workspace = Workspace.of(project, experiment=experiment)
     if experiment_id is None:

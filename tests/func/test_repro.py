@@ -252,14 +252,6 @@ def test_unknown_target_and_not_a_project(project: TmpDir, tmp_path: Path) -> No
     assert "DVC project" in outside.stderr
 
 
-def test_unreachable_store_runs_nothing(project: TmpDir, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
-    result = dvflow(project, "repro", check=False)
-    assert result.returncode == 4
-    assert "127.0.0.1:9" in result.stderr and "Traceback" not in result.stderr
-    assert not (project.path / "prepared.csv").exists()
-
-
 DVFLOW_SCRIPT = """\
 import os
 from pathlib import Path

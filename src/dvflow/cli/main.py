@@ -67,6 +67,11 @@ _LAZY_COMMANDS = {
         "repro_command",
         "Run the DVC pipeline and record every stage in MLflow.",
     ),
+    "sync": (
+        "dvflow.cli.sync",
+        "sync_command",
+        "Upload the runs spooled while the tracking store could not be written (--status).",
+    ),
     "ui": (
         "dvflow.cli.ui",
         "ui_command",

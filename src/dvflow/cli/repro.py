@@ -94,16 +94,29 @@ def repro_command(
                     for s in result.stages
                 ],
                 "metrics": result.metrics,
+                "spooled": result.spooled,
+                "waiting": result.waiting,
             }
         )
     elif not options.dry:
         _print_summary(result)
     for warning in [] if verbosity.is_quiet() else result.warnings:
         click.echo(f"dvflow: warning: {warning}", err=True)
-    if result.tracking_error:
+    if result.spooled:
+        click.echo(
+            f"dvflow: warning: the pipeline succeeded; its records wait in the spool "
+            f"({result.tracking_error}): run 'dvflow sync' once the store is back.",
+            err=True,
+        )
+    elif result.waiting:
+        click.echo(
+            f"dvflow: {result.waiting} earlier invocation(s) wait in the spool: run 'dvflow sync'.",
+            err=True,
+        )
+    if result.tracking_error and not result.spooled:
         raise TrackingStoreError(
             result.tracking_uri,
-            f"the pipeline ran, but recording it failed: {result.tracking_error}",
+            f"the pipeline succeeded, but recording it failed: {result.tracking_error}",
         )
 
 
@@ -131,7 +144,11 @@ def _print_summary(result: object) -> None:
         if result.previous_run_id:
             echo(f"dvflow: the latest run that recorded this exact state: {result.previous_run_id}")
         return
-    echo(f"dvflow: recorded run {result.parent_run_id} in experiment '{result.experiment}'")
+    if result.parent_run_id:
+        echo(f"dvflow: recorded run {result.parent_run_id} in experiment '{result.experiment}'")
+    else:
+        # What the pipeline did; what became of its record is said after (stderr).
+        echo("dvflow: the pipeline succeeded; it is not recorded in the store yet")
     if result.ran:
         echo(f"  ran:     {', '.join(result.ran)}")
     if result.skipped:

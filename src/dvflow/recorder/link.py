@@ -14,9 +14,11 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from dvflow.errors import TrackingStoreError
+from dvflow.errors import TrackingStoreError, one_line
 from dvflow.recorder.protocol import (
     Abort,
     Answer,
@@ -30,6 +32,7 @@ from dvflow.recorder.protocol import (
     decode,
     encode,
 )
+from dvflow.recorder.spool import Journal
 from dvflow.tracking.store import display_uri
 
 if TYPE_CHECKING:
@@ -70,6 +73,10 @@ class RecorderLink:
         self.process: subprocess.Popen[str] | None = None
         self.outcomes: list[StageOutcome] = []
         self._opened = False
+        # Every message sent is journaled first: what the store did not get is synced later.
+        self.journal = Journal(workspace.project.home, invocation)
+        # Why the store is not written live (it could not be reached at the start).
+        self.offline: str | None = None
         # Where the recorder's own messages go (default: this process's stderr).
         self.stderr_fd: int | None = None
 
@@ -91,14 +98,20 @@ class RecorderLink:
             cwd=self.workspace.project.root,
         )
 
+    def go_offline(self, reason: str) -> None:
+        """The store cannot be reached: journal everything, write nothing live."""
+        self.offline = reason
+        self.abort()
+
     def open(self) -> None:
         """Tell the recorder where to write: it opens the store and experiment now."""
-        self.spawn()
+        if self.offline is None:
+            self.spawn()
         if self._opened:
             return
         self._opened = True
         target = self.workspace.target
-        self._send(
+        self._journaled(
             Start(
                 root=str(self.workspace.project.root),
                 tracking_uri=target.tracking_uri,
@@ -112,23 +125,39 @@ class RecorderLink:
             )
         )
         for earlier in self.outcomes:
-            self._send(earlier)
+            self._journaled(earlier)
+
+    def _journaled(self, message: Message) -> None:
+        """Journal ``message``, then send it (unless offline)."""
+        self.journal.append(message)
+        if self.offline is None:
+            self._send(message)
 
     def _send(self, message: Message) -> None:
-        assert self.process is not None
+        if self.process is None or self.process.poll() is not None:
+            return  # never started, or died: finish() reports it (the journal has it)
         stdin: IO[str] | None = self.process.stdin
         try:
             if stdin is not None:
                 stdin.write(encode(message) + "\n")
                 stdin.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # the recorder died (or its pipe is closed): finish() reports it
+        except (OSError, ValueError):
+            # The recorder died (or its pipe is closed): finish() reports it. The pipe
+            # is dropped now, or closing it later raises BrokenPipeError again (which
+            # the CLI framework took for a closed stdout, exiting 1 without a word).
+            self._drop_stdin()
+
+    def _drop_stdin(self) -> None:
+        if self.process is not None and self.process.stdin is not None:
+            stdin, self.process.stdin = self.process.stdin, None
+            with contextlib.suppress(OSError, ValueError):
+                stdin.close()
 
     def record(self, outcome: StageOutcome) -> None:
         """Hand a stage's outcome to the recorder; returns at once."""
         self.outcomes.append(outcome)
         if self._opened:
-            self._send(outcome)
+            self._journaled(outcome)
 
     def finish(
         self,
@@ -141,6 +170,10 @@ class RecorderLink:
         force_parent: bool = False,
     ) -> PipelineOutcome:
         """Tell the recorder how the pipeline ended and wait for its answer.
+
+        When the recorder could not write everything (the store stopped answering, the
+        recorder died or was killed), the journal is kept and replayed into the store
+        here, once; if that fails too, it waits in the spool for ``dvflow sync``.
 
         Args:
             status: the MLflow status of the invocation (FINISHED, FAILED, KILLED).
@@ -158,22 +191,67 @@ class RecorderLink:
         snapshot_data = None
         if snapshot is not None:
             snapshot_data = {**snapshot.to_dict(), "git_diff": snapshot.git_diff}
-        self._send(
-            Finish(
-                status=status,
-                snapshot=snapshot_data,
-                results=results,
-                lineage=lineage,
-                force_parent=force_parent,
-                result_code=result_code.to_dict() if result_code else None,
-            )
+        finish = Finish(
+            status=status,
+            snapshot=snapshot_data,
+            results=results,
+            lineage=lineage,
+            force_parent=force_parent,
+            result_code=result_code.to_dict() if result_code else None,
+            ended=time.time(),
         )
-        answer = self._answer()
+        failure = self.offline
+        if failure is None:
+            self._send(finish)
+            try:
+                answer = self._answer()
+            except TrackingStoreError as exc:
+                failure = exc.message
+            else:
+                if answer.error is None:
+                    self.journal.discard()
+                    return self._outcome(
+                        answer.parent_run_id, answer.runs, metrics, answer.warnings
+                    )
+                failure = answer.error
+        # The journal gets the environment the recorder would have read itself.
+        self.journal.append(_with_environment(finish, self.workspace.project.root))
+        return self._recover(failure, metrics)
+
+    def _outcome(
+        self,
+        parent_run_id: str | None,
+        runs: dict[str, str],
+        metrics: dict[str, float],
+        warnings: list[str],
+        *,
+        error: str | None = None,
+        spooled: Path | None = None,
+    ) -> PipelineOutcome:
         for outcome in self.outcomes:
-            outcome.run_id = answer.runs.get(outcome.address) or None
+            outcome.run_id = runs.get(outcome.address) or None
         return PipelineOutcome(
-            answer.parent_run_id, self.outcomes, metrics, answer.error, answer.warnings
+            parent_run_id, self.outcomes, metrics, error, warnings, spooled=spooled
         )
+
+    def _recover(self, failure: str, metrics: dict[str, float]) -> PipelineOutcome:
+        """Write the journal into the store now, or leave it for ``dvflow sync``."""
+        from dvflow.recorder.replay import replay_journal
+        from dvflow.tracking.store import check_reachable
+
+        target = self.workspace.target
+        if self.offline is None:
+            try:
+                check_reachable(target.tracking_uri)
+                synced = replay_journal(self.journal.path, target)
+            except Exception as exc:  # the store still fails: the spool keeps it all
+                failure = f"{failure}; then {type(exc).__name__}: {one_line(exc)}"
+            else:
+                note = f"recording was interrupted ({failure}); every run was written again"
+                return self._outcome(
+                    synced.parent_run_id, synced.runs, metrics, [note, *synced.warnings]
+                )
+        return self._outcome(None, {}, metrics, [], error=failure, spooled=self.journal.path)
 
     def abort(self) -> None:
         """Stop the recorder without recording anything, and without waiting for it.
@@ -181,6 +259,7 @@ class RecorderLink:
         Nothing was written yet (the parent run is created with the first stage that
         runs), so stopping it mid-import spares a second of CPU for nothing.
         """
+        self.journal.discard()
         if self.process is None:
             return
         self._send(Abort())
@@ -197,9 +276,7 @@ class RecorderLink:
         assert self.process is not None and self.process.stdout is not None
         process = self.process
         uri = display_uri(self.workspace.target.tracking_uri)
-        with contextlib.suppress(OSError):
-            if process.stdin is not None:
-                process.stdin.close()
+        self._drop_stdin()
         lines: list[str] = []
         reader = threading.Thread(
             target=lambda: lines.append(process.stdout.readline() if process.stdout else ""),
@@ -222,6 +299,17 @@ class RecorderLink:
                 uri, f"the recorder process exited with code {code} without an answer"
             )
         return answer
+
+
+def _with_environment(finish: Finish, root: Path) -> Finish:
+    """``finish`` with the environment of this run in its snapshot (the recorder reads
+    its own; a replay later must not read the environment of that later day)."""
+    from dvflow.snapshot.environment import read_environment
+
+    if finish.snapshot is None:
+        return finish
+    environment = read_environment(root).to_dict()
+    return replace(finish, snapshot={**finish.snapshot, "environment": environment})
 
 
 def _metrics(outcomes: list[StageOutcome], results: Results | None) -> dict[str, float]:

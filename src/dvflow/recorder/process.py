@@ -33,6 +33,7 @@ from dvflow.recorder.protocol import (
     decode,
     encode,
 )
+from dvflow.recorder.spool import process_alive
 from dvflow.tracking import schema as tags
 from dvflow.tracking.writer import (
     context_tags,
@@ -60,8 +61,11 @@ def _ms(seconds: float) -> int:
 class Recorder:
     """Records one ``dvflow repro`` invocation in MLflow."""
 
-    def __init__(self, start: Start, session: Session) -> None:
+    def __init__(self, start: Start, session: Session, *, resume: bool = False) -> None:
         self.root = Path(start.root)
+        # Replaying a journal (dvflow sync): the invocation's runs that reached the
+        # store already are completed, never created twice.
+        self.resume = resume
         self.start = start
         self.session = session
         self.invocation = start.invocation
@@ -84,15 +88,32 @@ class Recorder:
         """
         self.client.get_experiment(self.session.experiment_id)
         self._script_runs("")
+        # A run left RUNNING by a `dvflow repro` killed with its recorder (SIGKILL of
+        # the whole group, a lost machine) is closed by the next one that sees it.
+        for run_id in close_abandoned(self.client, self.session.experiment_id):
+            self.warnings.append(f"run {run_id} was left RUNNING by a killed dvflow: ended KILLED")
 
     def handle(self, outcome: StageOutcome) -> None:
         """Record one stage; skipped stages wait until a stage really runs."""
         self._pending.append(outcome)
         if self.parent_run_id is None and outcome.status is StageStatus.SKIPPED:
             return
+        self._ensure_parent()
+        self._flush_pending()
+
+    def _ensure_parent(self) -> None:
+        if self.parent_run_id is None and self.resume:
+            found = self.client.search_runs(
+                [self.session.experiment_id],
+                filter_string=(
+                    f"tags.`{tags.INVOCATION}` = '{self.invocation}' and "
+                    f"tags.`{tags.KIND}` = '{tags.KIND_PIPELINE}'"
+                ),
+                max_results=1,
+            )
+            self.parent_run_id = found[0].info.run_id if found else None
         if self.parent_run_id is None:
             self._create_parent()
-        self._flush_pending()
 
     def _flush_pending(self) -> None:
         for waiting in self._pending:
@@ -137,10 +158,21 @@ class Recorder:
         assert self.parent_run_id is not None
         client = self.client
         script_runs = (
-            self._script_runs(outcome.address) if outcome.status is not StageStatus.SKIPPED else []
+            self._script_runs(outcome.address)
+            if self.resume or outcome.status is not StageStatus.SKIPPED
+            else []
         )
         top = [r for r in script_runs if tags.PARENT_RUN_ID not in r.data.tags]
-        if top:
+        # The stage's run, already recorded under this parent (replaying a journal).
+        own = [
+            r
+            for r in script_runs
+            if r.data.tags.get(tags.PARENT_RUN_ID) == self.parent_run_id
+            and r.data.tags.get(tags.KIND) == tags.KIND_STAGE
+        ]
+        if own:
+            run = own[0]
+        elif top:
             run = top[0]
             # Other top-level runs of the same script become children of the stage run.
             for extra in top[1:]:
@@ -221,7 +253,7 @@ class Recorder:
         """Complete and close the parent run (created now with ``force_parent``), and tag
         every run of the invocation with the code state it left."""
         if self.parent_run_id is None and finish.force_parent:
-            self._create_parent()
+            self._ensure_parent()
             self._flush_pending()
         if self.parent_run_id is None:
             return
@@ -239,13 +271,15 @@ class Recorder:
 
             for run_id in [parent, *filter(None, self.recorded.values())]:
                 self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in left.items()])
+        ended = _ms(finish.ended or time.time())
         if finish.results is not None:
-            self._log_results_to(parent, finish.results, set(), _ms(time.time()))
-        self.client.set_terminated(parent, finish.status)
+            self._log_results_to(parent, finish.results, set(), ended)
+        self.client.set_terminated(parent, finish.status, end_time=ended)
 
-    def close_open_runs(self, status: str) -> None:
+    def close_open_runs(self, status: str, *, strict: bool = False) -> None:
         """After an error, or when dvflow's process vanished: leave no run of this
-        invocation RUNNING. What cannot be closed is said, not swallowed."""
+        invocation RUNNING. What cannot be closed is said, not swallowed (raised with
+        ``strict``)."""
         if self.parent_run_id is None:
             return
         ending = "FAILED" if status == "FINISHED" else status
@@ -259,10 +293,38 @@ class Recorder:
             if self.client.get_run(self.parent_run_id).info.status == "RUNNING":
                 self.client.set_terminated(self.parent_run_id, ending)
         except Exception as exc:  # the store itself is what failed: report, go on
+            if strict:
+                raise
             self.warnings.append(
                 f"could not close the runs of invocation {self.invocation} "
                 f"({type(exc).__name__}: {one_line(exc)}); they may show RUNNING in MLflow"
             )
+
+
+def close_abandoned(client: MlflowClient, experiment_id: str) -> list[str]:
+    """End KILLED, tagged ``dvflow.abandoned=true``, the RUNNING runs of invocations whose
+    ``dvflow repro`` process is gone (killed with everything around it). Returns the
+    run ids closed."""
+    from mlflow.entities import RunTag
+
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    dead = {
+        run.data.tags[tags.INVOCATION]
+        for run in running
+        if tags.PROCESS in run.data.tags
+        and tags.INVOCATION in run.data.tags
+        and not process_alive(run.data.tags[tags.PROCESS])
+    }
+    closed = []
+    for run in running:
+        if run.data.tags.get(tags.INVOCATION) in dead:
+            run_id = run.info.run_id
+            client.log_batch(run_id, tags=[RunTag(tags.ABANDONED, "true")])
+            client.set_terminated(run_id, "KILLED")
+            closed.append(run_id)
+    return closed
 
 
 def _serve(lines: Iterator[str], reply: IO[str]) -> None:
@@ -320,8 +382,11 @@ def _serve(lines: Iterator[str], reply: IO[str]) -> None:
 
 def main() -> None:
     """``python -m dvflow.recorder.process``: serve one invocation on stdin/stdout."""
-    # Ctrl-C reaches the whole process group; dvflow's process decides how runs end.
+    # Ctrl-C, and the SIGTERM that `timeout`, CI cancellation, systemd and Slurm send,
+    # reach the whole process group: dvflow's process decides how runs end, and this
+    # one must live to write it (it exits on its own when dvflow's process is gone).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The answer goes on a private copy of stdout; anything else printed here (MLflow
     # prints run URLs for a tracking server) goes to stderr instead.
     answer = os.fdopen(os.dup(1), "w")

@@ -121,6 +121,8 @@ class Finish:
     lineage: dict[str, str]
     force_parent: bool = False
     result_code: dict[str, Any] | None = None
+    # When the pipeline ended: a run replayed from the spool ends then, not at the sync.
+    ended: float | None = None
 
 
 @dataclass
@@ -140,6 +142,8 @@ class Answer:
     runs: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # The journal that waits for `dvflow sync` when the store did not get everything.
+    spooled: Path | None = None
 
 
 Message = Start | StageOutcome | Finish | Abort | Answer
@@ -216,3 +220,5 @@ class PipelineOutcome:
     metrics: dict[str, float]
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # The journal that waits for `dvflow sync` when the store did not get everything.
+    spooled: Path | None = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,9 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvflow import env
-from dvflow.errors import InterruptedRunError, PipelineFailedError, ProjectInputError, one_line
+from dvflow.errors import (
+    InterruptedRunError,
+    PipelineFailedError,
+    ProjectInputError,
+    TrackingStoreError,
+    one_line,
+)
 from dvflow.recorder.link import RecorderLink
 from dvflow.recorder.protocol import PipelineOutcome, StageStatus
+from dvflow.recorder.spool import SCRIPTS_DB, SPOOL_DIR, process_id, spool_dir, waiting
 from dvflow.repro.aftermath import Aftermath, planned, read_aftermath
 from dvflow.repro.capture import StderrTail
 from dvflow.repro.options import ReproOptions
@@ -37,7 +45,7 @@ from dvflow.repro.stagerunner import Ending, StageRunner, run_dvc
 from dvflow.tracking import runindex
 from dvflow.tracking import schema as tags
 from dvflow.tracking.runname import pipeline_run_name
-from dvflow.tracking.store import display_uri
+from dvflow.tracking.store import check_reachable, display_uri
 from dvflow.tracking.writer import code_tags
 from dvflow.workspace import Workspace
 
@@ -108,7 +116,8 @@ def _check_project(repo: Repo, options: ReproOptions) -> None:
 def _base_tags(code: CodeVersion | None) -> dict[str, str]:
     from dvflow.snapshot import DvcContext
 
-    found = code_tags(code)
+    # Whether this process still runs tells a live invocation from an abandoned one.
+    found = {**code_tags(code), tags.PROCESS: process_id()}
     exp_name = DvcContext.from_environ().exp_name
     if exp_name:
         found[tags.DVC_EXP_NAME] = exp_name
@@ -121,9 +130,44 @@ def _run_name(code: CodeVersion | None) -> str:
     return pipeline_run_name(code, DvcContext.from_environ().exp_name)
 
 
-def _stage_env(workspace: Workspace, invocation: str) -> dict[str, str]:
+def _go_offline(workspace: Workspace, recorder: RecorderLink, reason: str) -> str:
+    """The store cannot be reached: record into the spool, say so once.
+
+    Returns the tracking URI stage scripts get: a local store beside the spool, so that
+    a script's own ``mlflow.start_run()`` neither hangs on the server nor is lost.
+    """
+    from dvflow.workspace import Target, open_session
+
+    recorder.go_offline(reason)
+    workspace.keep_store_out_of_git()
+    folder = spool_dir(workspace.project.home)
+    local = Target(f"sqlite:///{folder / SCRIPTS_DB}", workspace.experiment, folder / "artifacts")
+    open_session(local)  # created now, before scripts could race to create it
+    sys.stderr.write(
+        f"dvflow: warning: the tracking store {display_uri(workspace.tracking_uri)} cannot be "
+        f"reached ({reason}); the pipeline runs and its records wait in "
+        f"{SPOOL_DIR.as_posix()}/: run 'dvflow sync' once the store is back.\n"
+    )
+    sys.stderr.flush()
+    return local.tracking_uri
+
+
+def _prepare(workspace: Workspace, recorder: RecorderLink) -> str:
+    """Ready the store (or the spool) before any stage runs; the URI stages get."""
+    try:
+        check_reachable(workspace.tracking_uri)
+    except TrackingStoreError as exc:
+        # "cannot use the MLflow tracking store URI: <reason>. Check ...": the reason.
+        reason = exc.message.split(": ", 1)[-1].split(". Check ")[0]
+        return _go_offline(workspace, recorder, reason)
+    workspace.prepare()
+    recorder.open()
+    return workspace.tracking_uri
+
+
+def _stage_env(workspace: Workspace, invocation: str, uri: str) -> dict[str, str]:
     return {
-        env.MLFLOW_TRACKING_URI: workspace.tracking_uri,
+        env.MLFLOW_TRACKING_URI: uri,
         env.MLFLOW_EXPERIMENT_NAME: workspace.experiment,
         env.DVFLOW_INVOCATION: invocation,
     }
@@ -164,13 +208,13 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
         with _without(foreign), _sigterm_as_interrupt(recorder):
             with Repo(str(project.root)) as repo:
                 _check_project(repo, options)
+                uri = workspace.tracking_uri
                 if not options.dry:
-                    workspace.prepare()
-                    recorder.open()
+                    uri = _prepare(workspace, recorder)
                 with StderrTail() as tail:
                     recorder.stderr_fd = tail.terminal_fd
                     runner = StageRunner(
-                        repo, recorder, tail, invocation, _stage_env(workspace, invocation)
+                        repo, recorder, tail, invocation, _stage_env(workspace, invocation, uri)
                     )
                     ending = run_dvc(repo, options, runner)
                 current = _current_metrics(repo, options, ending, runner)
@@ -206,8 +250,11 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
     result = _result(workspace, outcome, nothing_ran)
     if result.parent_run_id is None and not result.metrics:
         result.metrics = current
+    result.waiting = sum(1 for s in waiting(project.home) if not s.in_progress)
     _index(workspace, result, code, aftermath.result_code)
     if ending.interrupted:
+        if result.spooled:
+            raise InterruptedRunError(_recording(result))
         raise InterruptedRunError()
     if ending.failed:
         raise PipelineFailedError(
@@ -254,6 +301,11 @@ def _index(
 
 def _recording(result: ReproResult) -> str:
     """What became of the record of a failed pipeline, truthfully."""
+    if result.spooled:
+        return (
+            f"its runs wait in the spool ({result.tracking_error}): "
+            "run 'dvflow sync' once the store is back"
+        )
     if result.parent_run_id:
         return f"its runs ended FAILED (parent run {result.parent_run_id})"
     if result.tracking_error:
@@ -284,4 +336,5 @@ def _result(workspace: Workspace, outcome: PipelineOutcome, nothing_ran: bool) -
         up_to_date=nothing_ran,
         tracking_error=one_line(outcome.error) if outcome.error else None,
         warnings=outcome.warnings,
+        spooled=str(outcome.spooled) if outcome.spooled else None,
     )

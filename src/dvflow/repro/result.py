@@ -21,6 +21,10 @@ class ReproResult:
     tracking_error: str | None = None
     # What the recorder could not record, each one line (the run itself was recorded).
     warnings: list[str] = field(default_factory=list)
+    # The journal that waits for `dvflow sync` (the store did not get this invocation).
+    spooled: str | None = None
+    # Journals of earlier invocations still waiting for `dvflow sync`.
+    waiting: int = 0
 
     @property
     def ran(self) -> list[str]:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dvflow import env
-from dvflow.errors import ProjectInputError, one_line
+from dvflow.errors import ProjectBusyError, ProjectInputError, one_line
 from dvflow.integrations.dvc_internals import RUN_CACHE_RESTORED_MESSAGE, reproduce_stage
 from dvflow.recorder.link import RecorderLink
 from dvflow.recorder.protocol import StageOutcome, StageStatus
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
 
 _EXIT = re.compile(r"exited with (-?\d+)")
 _KILLED_EXIT_CODES = (-2, -15, 130, 143)
+# What `dvc repro` returns when another process holds the project's lock (its generic
+# error code: DVC has no code of its own for it).
+DVC_LOCK_EXIT_CODE = 255
 
 
 class RunCacheWatch(logging.Filter):
@@ -80,12 +86,11 @@ class StageRunner:
         self.visited: list[Stage] = []
         self.outcomes: dict[str, StageOutcome] = {}
         self.interrupted = False
+        # DVC's LockError: another process reproduces this project (nothing recorded).
+        self.busy: Exception | None = None
         self.watch = RunCacheWatch()
 
     def __call__(self, stage: Stage, **kwargs: Any) -> Stage | None:
-        from dvflow.snapshot.data import stage_versions
-        from dvflow.snapshot.params import stage_params
-
         if kwargs.get("dry"):
             # Only printing the commands: nothing runs, nothing is recorded.
             return reproduce_stage()(stage, **kwargs)
@@ -112,6 +117,9 @@ class StageRunner:
             status, self.interrupted = StageStatus.KILLED, True
             raise
         except Exception as exc:
+            if is_lock_error(exc):
+                self.busy = exc
+                raise
             cause = exc.__cause__ or exc
             error = str(cause)
             match = _EXIT.search(error)
@@ -121,30 +129,89 @@ class StageRunner:
             self.interrupted = self.interrupted or killed
             raise
         finally:
-            if is_recorded(stage):
-                results = None
-                if status.has_results:
-                    results = stage_results(self.repo, stage)
-                outcome = StageOutcome(
-                    address=stage.addressing,
-                    status=status,
-                    started=started,
-                    ended=time.time(),
-                    versions=stage_versions(self.repo, stage),
-                    params=stage_params(stage),
-                    results=results,
-                    exit_code=exit_code if status is not StageStatus.RAN else 0,
-                    error=redact_text(error) if error else None,
-                    stderr_tail=(
-                        redact_text(self.tail.tail())
-                        if status in (StageStatus.FAILED, StageStatus.KILLED)
-                        else None
-                    ),
-                    command=_command(stage),
-                )
-                self.outcomes[stage.addressing] = outcome
-                self.recorder.record(outcome)
+            if is_recorded(stage) and self.busy is None:
+                with deferred_interrupts():
+                    self._report(stage, status, started, exit_code, error)
         return ret
+
+    def _report(
+        self,
+        stage: Stage,
+        status: StageStatus,
+        started: float,
+        exit_code: int | None,
+        error: str | None,
+    ) -> None:
+        """Hand the stage's outcome to the recorder (and its journal)."""
+        from dvflow.snapshot.data import stage_versions
+        from dvflow.snapshot.params import stage_params
+
+        results = None
+        if status.has_results:
+            results = stage_results(self.repo, stage)
+        outcome = StageOutcome(
+            address=stage.addressing,
+            status=status,
+            started=started,
+            ended=time.time(),
+            versions=stage_versions(self.repo, stage),
+            params=stage_params(stage),
+            results=results,
+            exit_code=exit_code if status is not StageStatus.RAN else 0,
+            error=redact_text(error) if error else None,
+            stderr_tail=(
+                redact_text(self.tail.tail())
+                if status in (StageStatus.FAILED, StageStatus.KILLED)
+                else None
+            ),
+            command=_command(stage),
+        )
+        self.outcomes[stage.addressing] = outcome
+        self.recorder.record(outcome)
+
+
+def busy_message(exc: BaseException) -> str:
+    """DVC's own message for a lock held by another process, with who holds it, on one
+    line: "'dvc.yaml' is busy, it is being blocked by: (PID 42): dvc repro"."""
+    from dvc.lock import LockError
+
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, LockError):
+        seen = seen.__cause__ or seen.__context__
+    lines = [line.strip() for line in str(seen or exc).splitlines() if line.strip()]
+    return " ".join(lines).rstrip(".") + "."
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Whether DVC failed because another process holds the project's lock."""
+    from dvc.lock import LockError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, LockError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a stage's outcome is handed over: a signal just
+    after a stage ended must not lose that stage's run. It is raised right after."""
+    caught: list[int] = []
+    names = (signal.SIGINT, signal.SIGTERM)
+    previous = {n: signal.signal(n, lambda signum, frame: caught.append(signum)) for n in names}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
+        for number in caught[:1]:
+            held = previous[signal.Signals(number)]
+            if callable(held):
+                held(number, None)
+            elif held == signal.SIG_DFL and number == signal.SIGINT:
+                raise KeyboardInterrupt
 
 
 @dataclass
@@ -169,15 +236,20 @@ def run_dvc(repo: Repo, options: ReproOptions, runner: StageRunner) -> Ending:
         repo.reproduce(**options.reproduce_kwargs(), repro_fn=runner)
     except KeyboardInterrupt:
         ending.interrupted = True
-    except ReproductionError as exc:
-        ending.failed, ending.failure = True, exc
-        ending.interrupted = runner.interrupted
     except DvcException as exc:
-        if not runner.visited:
+        nothing_recorded = all(o.status is StageStatus.SKIPPED for o in runner.outcomes.values())
+        if is_lock_error(exc) and nothing_recorded:
+            raise ProjectBusyError(
+                f"{busy_message(exc)} The project is busy: nothing was run nor recorded; "
+                "run 'dvflow repro' again once the other process is done.",
+                DVC_LOCK_EXIT_CODE,
+            ) from exc
+        if not isinstance(exc, ReproductionError) and not runner.visited:
             raise ProjectInputError(
                 f"{one_line(exc)}. Fix it and run 'dvflow repro' again."
             ) from exc
         ending.failed, ending.failure = True, exc
+        ending.interrupted = runner.interrupted
     finally:
         for handler in dvc_logger.handlers:
             handler.removeFilter(runner.watch)

@@ -38,6 +38,13 @@ LONG_PARAMS = "dvflow.params.overflow"
 # The commit that records exactly the state a run left, set by `dvflow commit` on runs
 # made from a dirty tree (their own commit tag stays: it is history).
 BOUND_COMMIT = "dvflow.git.bound_commit"
+# `dvflow repro` runs: `host:pid:start-time` of the dvflow process that records them; a
+# run left RUNNING by a process that is gone is closed KILLED with ABANDONED=true.
+PROCESS = "dvflow.process"
+ABANDONED = "dvflow.abandoned"
+# A run copied by `dvflow sync` from the local store stage scripts wrote to offline:
+# the original run's id, so that a second sync completes it instead of copying it again.
+SPOOL_ID = "dvflow.spool.id"
 
 DVC_STAGE = "dvc.stage"
 DVC_EXP_NAME = "dvc.exp.name"
