@@ -14,6 +14,10 @@ MLFLOW_RUN_ID = "MLFLOW_RUN_ID"
 # JSON of tags that MLflow adds to every run a process creates with start_run().
 MLFLOW_RUN_CONTEXT = "MLFLOW_RUN_CONTEXT"
 MLFLOW_TRACKING_INSECURE_TLS = "MLFLOW_TRACKING_INSECURE_TLS"
+# A tracking server's credentials (basic authentication, or a bearer token).
+MLFLOW_TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
+MLFLOW_TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
+MLFLOW_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
 # MLflow's server starts a job runner process unless this is "false".
 MLFLOW_SERVER_ENABLE_JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 

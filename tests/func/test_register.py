@@ -17,13 +17,14 @@ pytestmark = pytest.mark.slow  # real git, dvc and mlflow processes
 
 TRAIN = """\
 import pickle, yaml
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import RandomForestClassifier
 c = yaml.safe_load(open("params.yaml"))["train"]["c"]
 rows = [line.split(",") for line in open("data/raw.csv").read().split()[1:]]
 x = [[float(a)] for a, _ in rows]
 y = [int(b) for _, b in rows]
 import os; os.makedirs("models", exist_ok=True)
-pickle.dump(LogisticRegression(C=c).fit(x, y), open("models/model.pkl", "wb"))
+model = RandomForestClassifier(n_estimators=3, max_depth=int(c * 2), random_state=0)
+pickle.dump(model.fit(x, y), open("models/model.pkl", "wb"))
 """
 
 PIPELINE = """\

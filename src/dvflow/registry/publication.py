@@ -139,9 +139,15 @@ def _mlflow_model_folder(workdir: Path, local: Path) -> Path:
             "mlflow.<flavour>.save_model, or register it with --reference."
         )
     import mlflow.sklearn
+    import skops.io
 
     folder = workdir / "model"
-    mlflow.sklearn.save_model(_load_estimator(local), str(folder))
+    estimator = _load_estimator(local)
+    # MLflow's default format (skops) refuses types it does not know (a forest's trees)
+    # unless they are trusted: they are those of the project's own model, which the
+    # project already loads as a pickle.
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
+    mlflow.sklearn.save_model(estimator, str(folder), skops_trusted_types=trusted)
     return folder
 
 
