@@ -15,6 +15,7 @@ Exit codes (documented in docs/cli.md):
 7    ``dvflow reproduce``: the run did not reproduce
 8    ``dvflow checkout``: a run's code or data could not be restored or verified
 9    ``dvflow checkout``: refused, it would overwrite the user's work
+10   ``dvflow register``: refused, the model's lineage could not be rebuilt by a teammate
 251  DVC's configuration is invalid (DVC's own code)
 252  interrupted: Ctrl-C or SIGTERM (DVC's own code)
 253  not inside a DVC project (DVC's own code)

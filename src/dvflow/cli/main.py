@@ -57,6 +57,16 @@ _LAZY_COMMANDS = {
         "init_command",
         "Create a new dvflow project, or adopt an existing one with --here.",
     ),
+    "register": (
+        "dvflow.cli.register",
+        "register_command",
+        "Register a DVC-tracked model as an MLflow model version (gated on its lineage).",
+    ),
+    "registry": (
+        "dvflow.cli.register",
+        "registry_group",
+        "Registered models: 'registry fetch models:/NAME/1' gets one through DVC.",
+    ),
     "reproduce": (
         "dvflow.cli.reproduce",
         "reproduce_command",

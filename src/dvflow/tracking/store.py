@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
 _SQLITE = "sqlite:///"
+# MLflow's error codes for HTTP 401 and 403.
+_REFUSALS = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
 def default_tracking_uri(project: Project) -> str:
@@ -358,7 +360,18 @@ def ensure_experiment(client: MlflowClient, name: str, artifacts: Path | None) -
     """
     from mlflow.exceptions import MlflowException
 
-    found = client.get_experiment_by_name(name)
+    try:
+        found = client.get_experiment_by_name(name)
+    except MlflowException as exc:
+        if exc.error_code not in _REFUSALS:
+            raise
+        # The first request of every command: a server that wants credentials says so here.
+        raise TrackingStoreError(
+            display_uri(client.tracking_uri),
+            f"the server refused the request ({exc.error_code}); give your credentials in "
+            f"{env.MLFLOW_TRACKING_USERNAME} and {env.MLFLOW_TRACKING_PASSWORD} "
+            f"(or {env.MLFLOW_TRACKING_TOKEN})",
+        ) from exc
     if found is not None:
         if found.lifecycle_stage == "deleted":
             raise TrackingStoreError(

@@ -43,6 +43,14 @@ def train_model(
     return model.fit(features, labels)
 
 
+def save_model(model: RandomForestClassifier, path: Path) -> None:
+    """Pickle the fitted estimator: a scikit-learn model that `dvflow register` logs in
+    MLflow's own format (the sklearn flavour), so `mlflow.pyfunc.load_model` serves it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as file:
+        pickle.dump(model, file)
+
+
 def score(model: Any, frame: pd.DataFrame) -> dict[str, float]:
     """Accuracy and macro-averaged F1 (every class weighs the same) on `frame`."""
     features, labels = split_xy(frame)
@@ -61,11 +69,10 @@ def main() -> None:
         test = pd.read_csv(FEATURES / "test.csv")
         model = train_model(train, params["n_estimators"], params["max_depth"], params["seed"])
 
-        MODEL_PATH.parent.mkdir(parents=True, exist_ok=True)
-        with MODEL_PATH.open("wb") as file:
-            pickle.dump(model, file)
+        save_model(model, MODEL_PATH)
         # The model file is versioned by DVC (its hash is in dvc.lock), not uploaded to
-        # MLflow: the run carries only a description of it.
+        # MLflow: the run carries only a description of it. `dvflow register
+        # models/model.pkl --name NAME` publishes it to MLflow's model registry.
         dvflow.log_params({"model.class": type(model).__name__})
 
         metrics = {"train": score(model, train), "test": score(model, test)}
