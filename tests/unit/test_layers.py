@@ -15,7 +15,7 @@ LAYERS = [
     ("workspace",),
     ("recorder",),
     ("repro",),
-    ("apps", "run", "commit", "doctor", "restore"),
+    ("apps", "run", "commit", "doctor", "restore", "plugins", "experiments"),
     ("cli", "__main__"),
 ]
 
