@@ -35,6 +35,11 @@ _LAZY_COMMANDS = {
         "doctor_command",
         "Check the project against the guide's practices (--fix repairs the safe ones).",
     ),
+    "exp": (
+        "dvflow.cli.exp",
+        "exp_group",
+        "DVC experiments as MLflow runs: 'dvflow exp sync' records every experiment and commit.",
+    ),
     "init": (
         "dvflow.cli.init",
         "init_command",
