@@ -179,3 +179,27 @@ def dvc_info() -> str:
     from dvc.info import get_dvc_info
 
     return str(get_dvc_info())
+
+
+def mermaid_flowchart(vertices: list[str], edges: list[tuple[str, str]]) -> str:
+    """``dvc dag --mermaid``'s writer (``dvc.commands.dag._show_mermaid``): a Mermaid
+    ``flowchart TD``, one block per pipeline, nodes ``nodeN["label"]``. ``edges`` go
+    from a vertex to the one it depends on; the arrows point the other way, as data
+    flows."""
+    import networkx as nx
+    from dvc.commands.dag import _show_mermaid
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(vertices)
+    graph.add_edges_from(edges)
+    return str(_show_mermaid(graph))
+
+
+def plot_renderers(repo: Repo, data: dict[str, Any], out: Path) -> list[Any]:
+    """The renderers ``dvc plots show`` gives ``dvc_render.render_html``
+    (``dvc.render.match.match_defs_renderers``), for ``Repo.plots.show()``'s data, with
+    the project's vega templates; images are written into ``out``."""
+    from dvc.render.match import match_defs_renderers
+
+    matched = match_defs_renderers(data=data, out=str(out), templates_dir=repo.plots.templates_dir)
+    return [found.renderer for found in matched]
