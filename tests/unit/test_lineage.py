@@ -2,6 +2,7 @@
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 from dvflow.recorder.protocol import StageStatus
 from dvflow.repro.lineage import Node, as_mermaid, as_svg, as_text, pictures
@@ -62,3 +63,17 @@ def test_text_lists_outputs_and_the_legend() -> None:
     assert "train -> model.pkl cccc2222" in text
     assert "statuses: ran (stage ran)" in text
     assert set(pictures(NODES, EDGES)) == {"lineage.txt", "lineage.svg", "lineage.mmd"}
+
+
+def test_no_report_for_a_project_without_plots(tmp_path: Path) -> None:
+    import subprocess
+
+    from dvc.repo import Repo
+
+    from dvflow.integrations.dvc_internals import declares_top_level_plots
+    from dvflow.repro.report import plots_report
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    with Repo.init(str(tmp_path)) as repo:
+        assert not declares_top_level_plots(repo)
+        assert plots_report(repo) is None

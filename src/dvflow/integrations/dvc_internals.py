@@ -203,3 +203,9 @@ def plot_renderers(repo: Repo, data: dict[str, Any], out: Path) -> list[Any]:
 
     matched = match_defs_renderers(data=data, out=str(out), templates_dir=repo.plots.templates_dir)
     return [found.renderer for found in matched]
+
+
+def declares_top_level_plots(repo: Repo) -> bool:
+    """Whether any dvc.yaml has a top-level ``plots:`` (``Index._plots``: dvc.yaml path
+    -> its definitions), read without collecting the plots."""
+    return any(repo.index._plots.values())

@@ -42,16 +42,19 @@ def _inline_images(html: str, folder: Path) -> str:
 def plots_report(repo: Repo) -> str | None:
     """The page ``dvc plots show`` would write for the workspace, self-contained; None
     when the project declares no plots."""
-    from dvc_render import render_html
+    from dvflow.integrations.dvc_internals import declares_top_level_plots, plot_renderers
 
-    from dvflow.integrations.dvc_internals import plot_renderers
-
+    # Collecting plots costs half a second even when there are none: ask first.
+    if not any(True for _ in repo.index.plots) and not declares_top_level_plots(repo):
+        return None
     data = repo.plots.show()
     with tempfile.TemporaryDirectory(prefix="dvflow-report-") as tmp:
         folder = Path(tmp)
         renderers = plot_renderers(repo, data, folder / "static")
         if not renderers:
             return None
+        from dvc_render import render_html
+
         page = folder / "index.html"
         render_html(renderers=renderers, output_file=page)
         return _inline_images(page.read_text(encoding="utf-8"), folder)
