@@ -41,3 +41,10 @@ DVC_CONTEXT_VARIABLES = (DVC_ROOT, DVC_STAGE, DVC_EXP_NAME, DVC_EXP_BASELINE_REV
 DVFLOW_EXPERIMENT = "DVFLOW_EXPERIMENT"
 # A token naming one `dvflow repro` invocation, so its stage runs can be found again.
 DVFLOW_INVOCATION = "DVFLOW_INVOCATION"
+# MLflow's run context provider (dvflow.plugins.context), for every mlflow.start_run()
+# inside a DVC project: "off" disables it; "dvc" also imports DVC to read the stage's
+# data versions and to take the outputs DVC rewrites as committed. Default: code tags
+# only (git), DVC never imported.
+DVFLOW_RUN_CONTEXT = "DVFLOW_RUN_CONTEXT"
+RUN_CONTEXT_OFF = "off"
+RUN_CONTEXT_DVC = "dvc"

@@ -215,3 +215,12 @@ def test_a_recorder_that_never_answers_is_an_error_in_time(tmp_path: Path) -> No
     with pytest.raises(TrackingStoreError, match="did not answer within 1 s"):
         link._answer(timeout=1)
     assert link.process.wait(timeout=10) != 0  # stopped, not left behind
+
+
+def test_a_line_per_stage_as_it_ends_silenced_by_quiet(project: TmpDir) -> None:
+    shown = dvflow(project, "repro", "--force")
+    output = shown.stdout + shown.stderr
+    assert "dvflow: stage 'featurize' ran in" in output
+    assert "dvflow: stage 'train' ran in" in output
+    quiet = dvflow(project, "repro", "--force", "-q")
+    assert "dvflow: stage '" not in quiet.stdout + quiet.stderr

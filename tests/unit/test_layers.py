@@ -15,7 +15,7 @@ LAYERS = [
     ("workspace",),
     ("recorder",),
     ("repro",),
-    ("apps", "run", "commit", "doctor", "restore", "registry"),
+    ("apps", "run", "commit", "doctor", "restore", "registry", "plugins", "experiments"),
     ("cli", "__main__"),
 ]
 

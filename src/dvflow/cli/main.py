@@ -52,6 +52,11 @@ _LAZY_COMMANDS = {
         "diff_command",
         "Show what differs between two runs: code, params, data, environment, metrics.",
     ),
+    "exp": (
+        "dvflow.cli.exp",
+        "exp_group",
+        "DVC experiments as MLflow runs: 'dvflow exp sync' records every experiment and commit.",
+    ),
     "init": (
         "dvflow.cli.init",
         "init_command",

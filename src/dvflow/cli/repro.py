@@ -99,6 +99,7 @@ def repro_command(
             }
         )
     elif not options.dry:
+        _print_stage_table(result)
         _print_summary(result)
     for warning in [] if verbosity.is_quiet() else result.warnings:
         click.echo(f"dvflow: warning: {warning}", err=True)
@@ -160,3 +161,19 @@ def _print_summary(result: object) -> None:
         echo(f"  open:    {result.tracking_uri}")
     else:
         echo("  open:    dvflow ui")
+
+
+def _print_stage_table(result: object) -> None:
+    """The table of the stages, as ``dvc exp show`` prints one, through DVC's console;
+    metric changes are against the previous pipeline run of the same branch."""
+    from dvc.ui import ui
+
+    from dvflow.repro.result import ReproResult
+    from dvflow.repro.summary import HEADERS, previous_metrics, stage_rows
+
+    assert isinstance(result, ReproResult)
+    if result.parent_run_id is None or not result.stages:
+        return
+    previous = previous_metrics(result.tracking_uri, result.experiment, result.parent_run_id)
+    click.echo("")
+    ui.table(stage_rows(result, previous), headers=HEADERS)

@@ -223,3 +223,33 @@ def diff_table_text(
     with contextlib.redirect_stdout(out):
         table.render(markdown=fmt == "md")
     return out.getvalue()
+
+
+def mermaid_flowchart(vertices: list[str], edges: list[tuple[str, str]]) -> str:
+    """``dvc dag --mermaid``'s writer (``dvc.commands.dag._show_mermaid``): a Mermaid
+    ``flowchart TD``, one block per pipeline, nodes ``nodeN["label"]``. ``edges`` go
+    from a vertex to the one it depends on; the arrows point the other way, as data
+    flows."""
+    import networkx as nx
+    from dvc.commands.dag import _show_mermaid
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(vertices)
+    graph.add_edges_from(edges)
+    return str(_show_mermaid(graph))
+
+
+def plot_renderers(repo: Repo, data: dict[str, Any], out: Path) -> list[Any]:
+    """The renderers ``dvc plots show`` gives ``dvc_render.render_html``
+    (``dvc.render.match.match_defs_renderers``), for ``Repo.plots.show()``'s data, with
+    the project's vega templates; images are written into ``out``."""
+    from dvc.render.match import match_defs_renderers
+
+    matched = match_defs_renderers(data=data, out=str(out), templates_dir=repo.plots.templates_dir)
+    return [found.renderer for found in matched]
+
+
+def declares_top_level_plots(repo: Repo) -> bool:
+    """Whether any dvc.yaml has a top-level ``plots:`` (``Index._plots``: dvc.yaml path
+    -> its definitions), read without collecting the plots."""
+    return any(repo.index._plots.values())

@@ -3,6 +3,7 @@ left out, the pipeline's snapshot, metrics and plots, and the lineage picture.""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -72,8 +73,10 @@ def pipeline_results(repo: Repo, stages: list[Stage], outcomes: dict[str, StageO
 
 
 def lineage(repo: Repo, stages: list[Stage], outcomes: dict[str, StageOutcome]) -> dict[str, str]:
-    """The lineage picture of the planned stages, as text and SVG artifacts."""
-    from dvflow.repro.lineage import Node, as_svg, as_text
+    """The lineage picture of the planned stages (text, SVG, Mermaid) and the HTML
+    report of the project's plots, as artifacts of the parent run."""
+    from dvflow.repro.lineage import Node, pictures
+    from dvflow.repro.report import REPORT_ARTIFACT, plots_report
 
     names = {stage.addressing for stage in stages}
     nodes = []
@@ -83,14 +86,25 @@ def lineage(repo: Repo, stages: list[Stage], outcomes: dict[str, StageOutcome]) 
             status = outcome.status
         else:
             status = StageStatus.NOT_RUN if is_recorded(stage) else StageStatus.SKIPPED
-        out_hash = next((o.hash_info.value for o in stage.outs if o.hash_info), None)
-        nodes.append(Node(stage.addressing, status, out_hash))
+        outputs = tuple(
+            (
+                os.path.relpath(o.fs_path, repo.root_dir) if o.is_in_repo else str(o.def_path),
+                o.hash_info.value if o.hash_info else None,
+            )
+            for o in stage.outs
+        )
+        out_hash = next((h for _, h in outputs if h), None)
+        nodes.append(Node(stage.addressing, status, out_hash, outputs))
     edges = [
         (a.addressing, b.addressing)
         for a, b in repo.index.graph.edges()
         if a.addressing in names and b.addressing in names
     ]
-    return {"lineage.txt": as_text(nodes, edges), "lineage.svg": as_svg(nodes, edges)}
+    files = pictures(nodes, edges)
+    report = plots_report(repo)
+    if report is not None:
+        files[REPORT_ARTIFACT] = report
+    return files
 
 
 def read_aftermath(

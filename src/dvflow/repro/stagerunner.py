@@ -24,6 +24,7 @@ from dvflow.integrations.dvc_internals import RUN_CACHE_RESTORED_MESSAGE, reprod
 from dvflow.recorder.link import RecorderLink
 from dvflow.recorder.protocol import StageOutcome, StageStatus
 from dvflow.repro.capture import StderrTail
+from dvflow.repro.summary import log_stage_line
 from dvflow.snapshot.redact import redact_text
 from dvflow.snapshot.results import stage_results
 from dvflow.tracking import schema as tags
@@ -168,6 +169,9 @@ class StageRunner:
         )
         self.outcomes[stage.addressing] = outcome
         self.recorder.record(outcome)
+        if status is not StageStatus.SKIPPED:
+            # Through DVC's logger: `-q` silences it, as it silences DVC's own lines.
+            log_stage_line(outcome)
 
 
 def busy_message(exc: BaseException) -> str:

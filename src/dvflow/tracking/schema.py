@@ -49,6 +49,13 @@ SPOOL_ID = "dvflow.spool.id"
 DVC_STAGE = "dvc.stage"
 DVC_EXP_NAME = "dvc.exp.name"
 DVC_EXP_BASELINE = "dvc.exp.baseline"
+# `dvflow exp sync`: the experiment's git ref (refs/exps/...), its state as `dvc exp show`
+# gives it, and the key that finds its run again (one run per experiment or commit).
+DVC_EXP_REF = "dvc.exp.ref"
+EXP_STATE = "dvflow.exp.state"
+SYNC_KEY = "dvflow.sync.key"
+KIND_EXPERIMENT = "experiment"
+KIND_COMMIT = "commit"
 DVC_DEP_PREFIX = "dvc.dep."
 DVC_OUT_PREFIX = "dvc.out."
 

@@ -153,10 +153,19 @@ def log_tags_and_params(
     return overflow
 
 
-def log_data_inputs(client: MlflowClient, run_id: str, versions: list[DataVersion]) -> None:
+def log_data_inputs(
+    client: MlflowClient,
+    run_id: str,
+    versions: list[DataVersion],
+    code: CodeVersion | None = None,
+) -> None:
     """Record each DVC-tracked data version as an MLflow dataset input (digest = the DVC
     hash), so that MLflow's UI lists them in its Datasets column. Source files a stage
-    depends on are code, not data: they stay tags (``dvc.dep.<path>``)."""
+    depends on are code, not data: they stay tags (``dvc.dep.<path>``).
+
+    The source (type ``dvc``, resolved by ``dvflow.plugins.source``) names the path, the
+    hash, and with ``code`` the repository and the commit, for ``load()`` to fetch it.
+    """
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     from dvflow.integrations.mlflow_internals import (
@@ -168,7 +177,11 @@ def log_data_inputs(client: MlflowClient, run_id: str, versions: list[DataVersio
     for v in versions:
         if not v.hash or not v.tracked:
             continue
-        source = {"path": v.path, "stage": v.stage}
+        source = {"path": v.path, "stage": v.stage, "hash": v.hash}
+        if code is not None and code.commit:
+            source["rev"] = code.commit
+        if code is not None and code.remote_url:
+            source["repo"] = code.remote_url
         if v.remote:
             source["remote"] = v.remote
         context = "output" if v.role == "out" else "input"
@@ -231,5 +244,5 @@ def record_snapshot(
     """
     all_tags = {**snapshot_tags(snapshot, kind), **data_tags(snapshot.data)}
     log_tags_and_params(client, run_id, all_tags, snapshot.params)
-    log_data_inputs(client, run_id, snapshot.data)
+    log_data_inputs(client, run_id, snapshot.data, snapshot.code)
     log_files(client, run_id, snapshot, extra_files)

@@ -1,0 +1,110 @@
+"""What ``dvflow repro`` prints about its stages: one line per stage as it ends, and a
+table at the end as ``dvc exp show`` prints one (stage, status, time, run, metrics and
+the change of each against the previous pipeline run of the same branch)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from dvflow.recorder.protocol import StageOutcome, StageStatus
+from dvflow.tracking import schema as tags
+
+if TYPE_CHECKING:
+    from dvflow.repro.result import ReproResult
+
+HEADERS = ["Stage", "Status", "Time", "Run", "Metrics"]
+_KEY_METRICS = 4  # per stage, as many as a terminal line holds
+
+
+def duration(outcome: StageOutcome) -> str:
+    """How long a stage took, or ``-`` when it did not run.
+
+    >>> o = StageOutcome("train", StageStatus.RAN, 10.0, 72.5, [], {})
+    >>> duration(o)
+    '1m02.5s'
+    >>> duration(StageOutcome("t", StageStatus.SKIPPED, 1.0, 1.0, [], {}))
+    '-'
+    """
+    if outcome.status in (StageStatus.SKIPPED, StageStatus.NOT_RUN):
+        return "-"
+    seconds = max(outcome.ended - outcome.started, 0.0)
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:04.1f}s" if minutes else f"{rest:.1f}s"
+
+
+def stage_line(outcome: StageOutcome) -> str:
+    """The line printed as a stage ends: status, duration, run.
+
+    >>> stage_line(StageOutcome("train", StageStatus.RAN, 0.0, 2.0, [], {}, run_id="ab12"))
+    "dvflow: stage 'train' ran in 2.0s (run ab12)"
+    """
+    run = f" (run {outcome.run_id})" if outcome.run_id else ""
+    took = duration(outcome)
+    timing = f" in {took}" if took != "-" else ""
+    return f"dvflow: stage '{outcome.address}' {outcome.status.value}{timing}{run}"
+
+
+def log_stage_line(outcome: StageOutcome) -> None:
+    """Write :func:`stage_line` through DVC's logger, so that DVC's ``-q`` silences it."""
+    logging.getLogger("dvc").info(stage_line(outcome))
+
+
+def change(value: float, previous: float | None) -> str:
+    """A metric with its change against the previous run.
+
+    >>> change(0.75, 0.5), change(0.5, 0.5), change(0.5, None)
+    ('0.75 (+0.25)', '0.5 (=)', '0.5')
+    """
+    if previous is None:
+        return f"{value:.4g}"
+    delta = value - previous
+    return f"{value:.4g} ({'=' if delta == 0 else f'{delta:+.4g}'})"
+
+
+def stage_rows(result: ReproResult, previous: dict[str, float]) -> list[list[str]]:
+    """One row per stage: stage, status, time, run, its key metrics with their change.
+
+    Metrics a stage wrote but the table has no room for, and the pipeline's metrics no
+    stage row shows (a stage DVC skipped), come in a last ``(pipeline)`` row.
+    """
+    rows, shown = [], set()
+    for outcome in result.stages:
+        metrics = outcome.results.metrics if outcome.results else {}
+        keys = sorted(metrics)[:_KEY_METRICS]
+        shown.update(keys)
+        cells = ", ".join(f"{k}={change(metrics[k], previous.get(k))}" for k in keys)
+        run = (outcome.run_id or "-")[:12]
+        rows.append([outcome.address, outcome.status.value, duration(outcome), run, cells])
+    rest = sorted(k for k in result.metrics if k not in shown)[:_KEY_METRICS]
+    if rest:
+        cells = ", ".join(f"{k}={change(result.metrics[k], previous.get(k))}" for k in rest)
+        rows.append(["(pipeline)", "", "", (result.parent_run_id or "-")[:12], cells])
+    return rows
+
+
+def previous_metrics(tracking_uri: str, experiment: str, run_id: str) -> dict[str, float]:
+    """The metrics of the pipeline run before ``run_id`` on the same branch (same
+    experiment), or ``{}``: best effort, the table is shown without changes."""
+    from mlflow import MlflowClient
+
+    try:
+        client = MlflowClient(tracking_uri)
+        run = client.get_run(run_id)
+        branch = run.data.tags.get(tags.GIT_BRANCH)
+        if not branch:
+            return {}
+        quoted = branch.replace("\\", "\\\\").replace("'", "\\'")
+        found = client.search_runs(
+            [run.info.experiment_id],
+            filter_string=(
+                f"tags.`{tags.KIND}` = '{tags.KIND_PIPELINE}' and "
+                f"tags.`{tags.GIT_BRANCH}` = '{quoted}' and "
+                f"attributes.start_time < {run.info.start_time}"
+            ),
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return dict(found[0].data.metrics) if found else {}
+    except Exception:  # the table is a convenience: never fail the command for it
+        return {}
