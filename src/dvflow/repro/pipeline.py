@@ -37,7 +37,7 @@ from dvflow.errors import (
 from dvflow.recorder.link import RecorderLink
 from dvflow.recorder.protocol import PipelineOutcome, StageStatus
 from dvflow.recorder.spool import SCRIPTS_DB, SPOOL_DIR, process_id, spool_dir, waiting
-from dvflow.repro.aftermath import Aftermath, planned, read_aftermath
+from dvflow.repro.aftermath import Aftermath, read_aftermath
 from dvflow.repro.capture import StderrTail
 from dvflow.repro.options import ReproOptions
 from dvflow.repro.result import ReproResult
@@ -94,12 +94,12 @@ def _sigterm_as_interrupt(recorder: RecorderLink) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _check_project(repo: Repo, options: ReproOptions) -> None:
-    """Read ``dvc.yaml``, the targets and every params file the planned stages use, so
-    that bad input is reported before anything is created.
+def _check_params(repo: Repo) -> None:
+    """Read every params file of the pipeline, so that a broken one is reported before
+    anything is created (DVC reads a stage's params only when it reaches the stage).
 
     Raises:
-        ProjectInputError: DVC cannot read the pipeline, a target, or a params file.
+        ProjectInputError: DVC cannot read a params file.
     """
     from dvc.exceptions import DvcException
 
@@ -107,7 +107,7 @@ def _check_project(repo: Repo, options: ReproOptions) -> None:
     from dvflow.snapshot.params import params_files
 
     try:
-        for path in params_files(repo, planned(repo, options)):
+        for path in params_files(repo):
             read_params_file(repo, path)
     except DvcException as exc:
         raise ProjectInputError(f"{_explain(exc)}. Fix it and run 'dvflow repro' again.") from exc
@@ -207,15 +207,20 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
     try:
         with _without(foreign), _sigterm_as_interrupt(recorder):
             with Repo(str(project.root)) as repo:
-                _check_project(repo, options)
-                uri = workspace.tracking_uri
-                if not options.dry:
-                    uri = _prepare(workspace, recorder)
                 with StderrTail() as tail:
                     recorder.stderr_fd = tail.terminal_fd
                     runner = StageRunner(
-                        repo, recorder, tail, invocation, _stage_env(workspace, invocation, uri)
+                        repo, recorder, tail, invocation, _stage_env(workspace, invocation, "")
                     )
+
+                    def begin() -> None:
+                        # Before the first stage, not before DVC: DVC has read dvc.yaml
+                        # and the targets by then, once.
+                        _check_params(repo)
+                        uri = _prepare(workspace, recorder)
+                        runner.stage_env = _stage_env(workspace, invocation, uri)
+
+                    runner.before_first = begin
                     ending = run_dvc(repo, options, runner)
                 current = _current_metrics(repo, options, ending, runner)
             recorder.stderr_fd = None  # the tee is gone: plain stderr from here on

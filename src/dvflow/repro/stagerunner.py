@@ -13,7 +13,7 @@ import logging
 import re
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -90,11 +90,25 @@ class StageRunner:
         # DVC's LockError: another process reproduces this project (nothing recorded).
         self.busy: Exception | None = None
         self.watch = RunCacheWatch()
+        # Run once, before the first stage: DVC has read the pipeline by then (a broken
+        # dvc.yaml or target failed before), so checking and preparing here costs no
+        # second reading of the index. Its error is re-raised by run_dvc as it is.
+        self.before_first: Callable[[], None] | None = None
+        self.setup_error: Exception | None = None
 
     def __call__(self, stage: Stage, **kwargs: Any) -> Stage | None:
         if kwargs.get("dry"):
             # Only printing the commands: nothing runs, nothing is recorded.
             return reproduce_stage()(stage, **kwargs)
+        if self.setup_error is not None:
+            raise self.setup_error  # --keep-going: no stage runs without its store
+        if self.before_first is not None:
+            begin, self.before_first = self.before_first, None
+            try:
+                begin()
+            except Exception as exc:
+                self.setup_error = exc
+                raise
         self.visited.append(stage)
         # DVC adds run_env to the stage command's environment: MLflow tags every run the
         # command creates with this context, naming the invocation and the stage.
@@ -241,6 +255,8 @@ def run_dvc(repo: Repo, options: ReproOptions, runner: StageRunner) -> Ending:
     except KeyboardInterrupt:
         ending.interrupted = True
     except DvcException as exc:
+        if runner.setup_error is not None:
+            raise runner.setup_error from None
         nothing_recorded = all(o.status is StageStatus.SKIPPED for o in runner.outcomes.values())
         if is_lock_error(exc) and nothing_recorded:
             raise ProjectBusyError(
