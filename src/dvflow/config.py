@@ -39,12 +39,20 @@ def config_path(root: Path) -> Path:
 def read_config_file(root: Path) -> dict[str, Any]:
     """Read ``.dvflow/config.yaml``; an absent file is an empty config."""
     path = config_path(root)
-    if not path.is_file():
+    if not path.exists():
         return {}
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file. Remove it, or write the settings into it.")
     import yaml
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start}). Save it as UTF-8 or delete it."
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror}). Fix its permissions.") from exc
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" line {line + 1}" if line is not None else ""

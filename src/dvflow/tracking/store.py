@@ -12,10 +12,13 @@ once crash ('table ... already exists').
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import errno
 import json
 import os
 import sqlite3
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -129,28 +132,174 @@ def experiment_exists(uri: str, name: str) -> bool:
     return False
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, with a clear message, when an HTTP tracking server does not answer.
+# URI schemes MLflow ships a tracking store for (plugins add theirs as entry points).
+_KNOWN_SCHEMES = frozenset(
+    {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks", "uc"}
+)
+_STORE_PLUGINS = "mlflow.tracking_store"
 
-    MLflow's own client retries for minutes before giving up.
-    """
-    if not uri.startswith(("http://", "https://")):
+
+def _check_scheme(uri: str) -> None:
+    if "://" not in uri and not uri.startswith(("databricks", "file:")):
+        return  # a local folder (MLflow's file store)
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme in _KNOWN_SCHEMES or scheme.startswith("databricks"):
         return
-    # Only whether a server answers: credentials are not needed (any HTTP status counts).
-    health = strip_credentials(uri).rstrip("/") + "/health"
-    context = None
-    if os.environ.get(env.MLFLOW_TRACKING_INSECURE_TLS, "").lower() in ("1", "true"):
-        import ssl
+    from importlib.metadata import entry_points
 
-        context = ssl._create_unverified_context()  # the user asked for it
+    if any(point.name == scheme for point in entry_points(group=_STORE_PLUGINS)):
+        return
+    raise TrackingStoreError(
+        display_uri(uri),
+        f"MLflow has no tracking store for the URI scheme '{scheme}' "
+        "(sqlite:///path/mlflow.db, http(s)://server, postgresql://..., a folder)",
+    )
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path`` (or, if missing, the nearest folder above it) can be written."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return os.access(path, os.W_OK)
+
+
+def _schema_of(uri: str, db: Path) -> tuple[set[str], str | None]:
+    """The tables of a SQLite database and its Alembic revision (None: not stamped)."""
     try:
-        with urllib.request.urlopen(health, timeout=timeout, context=context):
-            return
-    except urllib.error.HTTPError:
-        return  # it answered: the server is there, even if /health is not exposed
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if "alembic_version" not in tables:
+                return tables, None
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error as exc:
+        raise TrackingStoreError(
+            display_uri(uri), f"{db} is not a usable SQLite database ({exc})"
+        ) from exc
+    return tables, row[0] if row else None
+
+
+def _check_sqlite(uri: str, db: Path) -> None:
+    """A SQLite store is a writable file (or can be created) with MLflow's own schema,
+    at the revision the installed MLflow expects."""
+    shown = display_uri(uri)
+    if db.is_dir():
+        raise TrackingStoreError(
+            shown, f"{db} is a folder; name a database file, e.g. sqlite:///{db / DEFAULT_DB}"
+        )
+    if not db.exists():
+        if not _writable(db.parent):
+            raise TrackingStoreError(shown, f"cannot create {db}: its folder is not writable")
+        return
+    if not (_writable(db) and _writable(db.parent)):
+        # SQLite writes a journal beside the database: both must be writable.
+        raise TrackingStoreError(shown, f"{db} (or its folder) is read-only")
+    if db.stat().st_size == 0:
+        return  # created empty: MLflow creates the schema in it
+    from dvflow.integrations.mlflow_schema import known_revisions
+
+    revisions, heads = known_revisions()
+    tables, revision = _schema_of(uri, db)
+    if (tables and revision is None) or (heads and revision not in heads):
+        # Another process may be creating or migrating it right now: ask again once
+        # it is done (ensure_store holds this lock while it migrates).
+        from filelock import FileLock
+
+        with FileLock(str(db) + ".lock", timeout=120):
+            tables, revision = _schema_of(uri, db)
+    if revision is None:
+        if tables:
+            raise TrackingStoreError(shown, f"{db} is a SQLite database but not an MLflow store")
+        return
+    if not heads or revision in heads:
+        return
+    if revision in revisions:
+        raise TrackingStoreError(
+            shown,
+            f"its schema (revision {revision}) is older than the installed MLflow expects; "
+            f"back up {db}, then migrate it with 'mlflow db upgrade {shown}'",
+        )
+    raise TrackingStoreError(
+        shown,
+        f"its schema (revision {revision}) was made by a newer MLflow than the one installed; "
+        "upgrade MLflow ('pip install -U mlflow')",
+    )
+
+
+def _ssl_context() -> ssl.SSLContext | None:
+    if os.environ.get(env.MLFLOW_TRACKING_INSECURE_TLS, "").lower() in ("1", "true"):
+        return ssl._create_unverified_context()  # the user asked for it
+    bundle = os.environ.get(env.MLFLOW_TRACKING_SERVER_CERT_PATH)
+    return ssl.create_default_context(cafile=bundle) if bundle else None
+
+
+def _credentials(uri: str) -> dict[str, str]:
+    """The Authorization header MLflow's client would send: MLflow's own variables,
+    else the user:password of the URI."""
+    token = os.environ.get(env.MLFLOW_TRACKING_TOKEN)
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    parts = urllib.parse.urlsplit(uri)
+    user = os.environ.get(env.MLFLOW_TRACKING_USERNAME) or parts.username
+    password = os.environ.get(env.MLFLOW_TRACKING_PASSWORD) or parts.password
+    if not user:
+        return {}
+    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password or '')}"
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    """One request to MLflow's REST API, as MLflow's client would make it: fails in
+    seconds where the client retries for minutes (a 500 is retried with back-off)."""
+    shown = display_uri(uri)
+    url = f"{strip_credentials(uri).rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
+    request = urllib.request.Request(url, headers=_credentials(uri))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=_ssl_context()) as answer:
+            body = answer.read(65536)
+        json.loads(body)
+        return
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(65536)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise TrackingStoreError(display_uri(uri), f"no answer ({reason})") from exc
+        raise TrackingStoreError(shown, f"no answer ({reason})") from exc
+    except ValueError as exc:
+        raise TrackingStoreError(
+            shown, "it answers, but not as an MLflow tracking server (no JSON from its API)"
+        ) from exc
+    if status in (401, 403):
+        raise TrackingStoreError(
+            shown,
+            f"the server refused the credentials (HTTP {status}); set MLFLOW_TRACKING_USERNAME "
+            "and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN",
+        )
+    if status >= 500:
+        raise TrackingStoreError(shown, f"the server failed (HTTP {status}); try again later")
+    try:
+        if "error_code" in json.loads(body):
+            return  # MLflow's own refusal of this request: the server is MLflow
+    except ValueError:
+        pass
+    raise TrackingStoreError(
+        shown, f"it answers, but not as an MLflow tracking server (HTTP {status} from its API)"
+    )
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, with a clear message, when the store cannot be used: an unknown URI
+    scheme; a SQLite path that is a folder, read-only, not MLflow's, or at another
+    schema revision than the installed MLflow's; a tracking server that does not
+    answer, refuses the credentials, fails, or is not MLflow.
+
+    Raises:
+        TrackingStoreError: what is wrong and what to do.
+    """
+    _check_scheme(uri)
+    db = sqlite_path(uri)
+    if db is not None:
+        _check_sqlite(uri, db)
+    elif uri.startswith(("http://", "https://")):
+        _check_server(uri, timeout)
 
 
 def ensure_store(uri: str, artifacts: Path | None = None) -> None:
@@ -175,7 +324,7 @@ def ensure_store(uri: str, artifacts: Path | None = None) -> None:
 
             create_sqlite_schema(uri, artifacts)
     except Exception as exc:  # any failure here means the store is unusable
-        raise TrackingStoreError(display_uri(uri), one_line(exc)) from exc
+        raise TrackingStoreError(display_uri(uri), describe_failure(exc)) from exc
 
 
 def open_client(uri: str, artifacts: Path | None = None) -> MlflowClient:
@@ -183,7 +332,10 @@ def open_client(uri: str, artifacts: Path | None = None) -> MlflowClient:
     ensure_store(uri, artifacts)
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    try:
+        return MlflowClient(tracking_uri=uri)
+    except Exception as exc:  # MLflow refuses the URI
+        raise TrackingStoreError(display_uri(uri), describe_failure(exc)) from exc
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifacts: Path | None) -> str:
@@ -193,7 +345,10 @@ def ensure_experiment(client: MlflowClient, name: str, artifacts: Path | None) -
     """
     from mlflow.exceptions import MlflowException
 
-    found = client.get_experiment_by_name(name)
+    try:
+        found = client.get_experiment_by_name(name)
+    except Exception as exc:  # the store itself fails: say so, as exit 4
+        raise TrackingStoreError(display_uri(client.tracking_uri), describe_failure(exc)) from exc
     if found is not None:
         if found.lifecycle_stage == "deleted":
             raise TrackingStoreError(
@@ -213,3 +368,25 @@ def ensure_experiment(client: MlflowClient, name: str, artifacts: Path | None) -
         if found is None:
             raise
         return str(found.experiment_id)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line on why the store failed, with the cause a user can act on first: a full
+    disk, a locked or read-only database, rather than SQLAlchemy's wrapping of it."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(c) for c in chain).lower()
+    if (
+        "disk is full" in text
+        or "no space left" in text
+        or any(getattr(c, "errno", None) == errno.ENOSPC for c in chain)
+    ):
+        return "no space left on the device that holds it; free some space and run again"
+    if "readonly database" in text or "read-only" in text:
+        return "the database is read-only; make it writable or point MLFLOW_TRACKING_URI elsewhere"
+    if "database is locked" in text:
+        return "the database stayed locked by another process; run again once it is done"
+    return f"{type(exc).__name__}: {one_line(exc)}"

@@ -93,7 +93,7 @@ def _param_value(value: Any, secrets: tuple[str, ...]) -> str:
     return redact_text(str(value), secrets)
 
 
-# Characters MLflow refuses in a name (mlflow.utils.validation: letters, digits, `_`,
+# Characters MLflow refuses in a name (MLflow's validation: letters, digits, `_`,
 # `-`, `.`, space, `/` and, outside Windows, `:`).
 _REFUSED_IN_NAME = re.compile(r"[^\w\-. /:]+")
 
