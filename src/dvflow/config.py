@@ -62,12 +62,20 @@ def read_config_file(root: Path, *, local: bool = False) -> dict[str, Any]:
             that is not a non-empty string.
     """
     path = config_path(root, local=local)
-    if not path.is_file():
+    if not path.exists():
         return {}
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file. Remove it, or write the settings into it.")
     import yaml
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start}). Save it as UTF-8 or delete it."
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror}). Fix its permissions.") from exc
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" line {line + 1}" if line is not None else ""

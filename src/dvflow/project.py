@@ -138,11 +138,16 @@ def exclude_locally(project: Project, patterns: list[str]) -> None:
         return
     prefix = "" if prefix == "." else f"{prefix}/"
     wanted = [f"/{prefix}{pattern}" for pattern in patterns]
-    current = exclude.read_text(encoding="utf-8").splitlines() if exclude.is_file() else []
-    missing = [line for line in wanted if line not in current]
-    if missing:
-        exclude.parent.mkdir(parents=True, exist_ok=True)
-        with exclude.open("a", encoding="utf-8") as handle:
-            if current and current[-1] != "":
-                handle.write("\n")
-            handle.write("# dvflow's local tracking store\n" + "\n".join(missing) + "\n")
+    try:
+        current = exclude.read_text(encoding="utf-8").splitlines() if exclude.is_file() else []
+        missing = [line for line in wanted if line not in current]
+        if missing:
+            exclude.parent.mkdir(parents=True, exist_ok=True)
+            with exclude.open("a", encoding="utf-8") as handle:
+                if current and current[-1] != "":
+                    handle.write("\n")
+                handle.write("# dvflow's local tracking store\n" + "\n".join(missing) + "\n")
+    except (OSError, UnicodeDecodeError):
+        # A read-only .git (or an odd exclude file): recording must not need to write
+        # into .git, as `dvc repro` does not. The store may then show as untracked.
+        return

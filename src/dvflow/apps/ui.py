@@ -60,12 +60,19 @@ class UiPlan:
     environment: dict[str, str] = field(default_factory=dict)
 
 
-def plan_ui(port: int = DEFAULT_PORT, start: Path | None = None) -> UiPlan:
-    """Resolve the store and build the ``mlflow ui`` command for it (None for a server)."""
+def plan_ui(
+    port: int = DEFAULT_PORT, start: Path | None = None, *, check_port: bool = False
+) -> UiPlan:
+    """Resolve the store and build the ``mlflow ui`` command for it (None for a server).
+
+    ``check_port``: fail (``UiError``) if the port is taken, before a store is created.
+    """
     target = Workspace.find(start).target
     uri = target.tracking_uri
     if uri.startswith(("http://", "https://")):
         return UiPlan(display_uri(uri), display_uri(uri), None)
+    if check_port:
+        check_port_free(port)
     ensure_store(uri, target.artifacts)
     command = [
         sys.executable,

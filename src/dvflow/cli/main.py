@@ -160,6 +160,40 @@ def _dvc_exit_code(exc: BaseException) -> int | None:
     return None
 
 
+def _is_store_error(exc: BaseException) -> bool:
+    # Only the classes of modules the command imported: never import them to map errors.
+    classes = [
+        getattr(sys.modules.get(module), name, None)
+        for module, name in (
+            ("mlflow.exceptions", "MlflowException"),
+            ("sqlalchemy.exc", "SQLAlchemyError"),
+            ("sqlite3", "Error"),
+        )
+    ]
+    return any(cls is not None and isinstance(exc, cls) for cls in classes)
+
+
+def explain(exc: BaseException, limit: int = 600) -> str:
+    """An error and its causes as one line: every line of DVC's message that says
+    something (which key, which stage, which file), without its code excerpts.
+
+    >>> explain(ValueError("'dvc.yaml' validation failed.\\n\\nextra keys, line 4\\n  4 │ x"))
+    "'dvc.yaml' validation failed: extra keys, line 4"
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        for line in str(cause).splitlines():
+            line = line.strip().rstrip(".")
+            if line and "│" not in line and line not in parts and not any(line in p for p in parts):
+                parts.append(line)
+        cause = cause.__cause__
+    text = ": ".join(parts) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _exit(code: int) -> None:
     """Exit with ``code``; skip the interpreter's teardown once mlflow is loaded.
 
@@ -204,7 +238,12 @@ def main(argv: list[str] | None = None) -> None:
             _fail(f"{one_line(exc)}. Fix it and run the command again.", dvc_code, verbose)
         dvc_error = _dvc_error_class("dvc.exceptions", "DvcException")
         if dvc_error is not None and isinstance(exc, dvc_error):
-            _fail(f"{one_line(exc)}. Fix it and run the command again.", 5, verbose)
+            _fail(f"{explain(exc)}. Fix it and run the command again.", 5, verbose)
+        if _is_store_error(exc):
+            from dvflow.tracking.store import describe_failure
+
+            # The documented code of a store that fails, whichever layer let it escape.
+            _fail(f"the MLflow tracking store failed: {describe_failure(exc)}", 4, verbose)
         # A defect of dvflow's own: still one line, and the way to see more.
         _fail(
             f"internal error: {type(exc).__name__}: {one_line(exc)} "

@@ -14,10 +14,13 @@ def snapshot_command(stage: str | None, as_json: bool) -> None:
     """Show the code, data, params and environment a run would record now."""
     from dvflow.project import find_project
     from dvflow.snapshot import take_snapshot
+    from dvflow.snapshot.redact import redact_data
 
     snap = take_snapshot(find_project(), stage=stage)
+    # Shown as it would be recorded: without credentials.
+    params = redact_data(snap.params)
     if as_json:
-        emit_json(snap.to_dict())
+        emit_json(redact_data(snap.to_dict()))
         return
     code = snap.code
     if code:
@@ -28,8 +31,8 @@ def snapshot_command(stage: str | None, as_json: bool) -> None:
         )
     env = snap.environment
     click.echo(f"python   {env.python} on {env.platform}, {len(env.packages)} packages")
-    click.echo(f"params   {len(snap.params)}")
-    for key, value in sorted(snap.params.items()):
+    click.echo(f"params   {len(params)}")
+    for key, value in sorted(params.items()):
         click.echo(f"  {key} = {value}")
     click.echo(f"data     {len(snap.data)}")
     for v in snap.data:

@@ -16,7 +16,7 @@ def ui_command(port: int, as_json: bool) -> None:
     from dvflow.apps.ui import plan_ui, serve, shown_command
     from dvflow.errors import DvflowError
 
-    plan = plan_ui(port)
+    plan = plan_ui(port, check_port=not as_json)
     if as_json:
         emit_json(
             {

@@ -39,6 +39,7 @@ from dvflow.tracking.writer import (
     context_tags,
     data_tags,
     log_data_inputs,
+    log_metrics,
     log_tags_and_params,
     result_tags,
 )
@@ -242,12 +243,8 @@ class Recorder:
             self.client.log_artifact(run_id, str(path), rel if rel != "." else None)
 
     def _log_metrics(self, run_id: str, metrics: list[Any]) -> None:
-        from dvflow.integrations.mlflow_internals import MAX_METRICS_PER_BATCH
-
-        for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(
-                run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH], synchronous=True
-            )
+        # Names MLflow refuses are mapped (or kept in an artifact), never fatal.
+        log_metrics(self.client, run_id, metrics)
 
     def finish(self, finish: Finish, snapshot: Snapshot | None) -> None:
         """Complete and close the parent run (created now with ``force_parent``), and tag

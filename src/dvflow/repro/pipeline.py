@@ -226,6 +226,12 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
             recorder.stderr_fd = None  # the tee is gone: plain stderr from here on
             if options.dry:
                 recorder.abort()
+                if ending.failed:
+                    # As `dvc repro --dry` does (exit 255): a missing dependency is an error.
+                    raise PipelineFailedError(
+                        f"{_explain(ending.failure)}. Fix it and run 'dvflow repro' again.",
+                        DVC_FAILURE_EXIT_CODE,
+                    )
                 return ReproResult(
                     display_uri(workspace.tracking_uri), workspace.experiment, None, [], {}, False
                 )

@@ -15,7 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dvflow.snapshot.gitindex import Change, GitStateError, ScratchIndex, is_null_oid
-from dvflow.snapshot.redact import is_credential_file, redact_text
+from dvflow.snapshot.redact import (
+    is_credential_content,
+    is_credential_file,
+    redact_text,
+    secret_values,
+)
 
 # A file bigger than this (before or after the change) is listed, not patched.
 MAX_FILE_BYTES = 1_000_000
@@ -25,6 +30,8 @@ MAX_PATCH_BYTES = 5_000_000
 # does for a tree with gigabytes of changed small files (most patches are smaller).
 _MAX_DIFFED_BYTES = 4 * MAX_PATCH_BYTES
 
+# The reason given for a credential file (by name or content): listed without blob id.
+CREDENTIAL = "credential file"
 _INDEX_LINE = re.compile(rb"^index ([0-9a-f]+)\.\.([0-9a-f]+)", re.MULTILINE)
 
 
@@ -88,7 +95,7 @@ def _omit_before_diff(
         old_size = sizes.get(change.head_blob or "", 0)
         size = file_sizes[change.path] = new_size if new_size >= 0 else old_size
         if is_credential_file(change.path):
-            omitted.append((change, size, "credential file"))
+            omitted.append((change, size, CREDENTIAL))
         elif max(new_size, old_size) > MAX_FILE_BYTES:
             omitted.append((change, size, f"larger than {MAX_FILE_BYTES:,} bytes"))
         elif budget + max(new_size, 0) + old_size > _MAX_DIFFED_BYTES:
@@ -97,12 +104,12 @@ def _omit_before_diff(
         else:
             budget += max(new_size, 0) + old_size
             diffed.append(change)
-    blobs = scratch.index_blobs() if any(r != "credential file" for _, _, r in omitted) else {}
+    blobs = scratch.index_blobs() if any(r != CREDENTIAL for _, _, r in omitted) else {}
     listed = [
         OmittedFile(
             path=c.path,
             size=size,
-            blob=None if reason == "credential file" else (blobs.get(c.path) or c.head_blob),
+            blob=None if reason == CREDENTIAL else (blobs.get(c.path) or c.head_blob),
             reason=reason,
         )
         for c, size, reason in omitted
@@ -141,6 +148,8 @@ def _blob_of(chunk: bytes) -> str | None:
 def working_tree_diff(
     scratch: ScratchIndex, base: str, changes: list[Change], kept: tuple[str, ...]
 ) -> WorkingTreeDiff:
+    """The patch from ``base`` to the working tree, secrets redacted, with the files
+    left out of it listed."""
     diffed, omitted, sizes = _omit_before_diff(scratch, changes)
     untracked = [c.path for c in diffed if c.untracked]
     # Untracked files left out are simply not added; tracked ones need an exclusion.
@@ -149,19 +158,24 @@ def working_tree_diff(
     out = scratch.patch(base, untracked, [*excluded, *kept])
     parts: list[str] = []
     total = 0
+    values = secret_values()
     for path, binary, chunk in _split_patch(scratch.root, out):
         reason, text = "binary", ""
         if not binary:
             try:
-                text = redact_text(chunk.decode("utf-8"))
-                reason = ""
+                text = chunk.decode("utf-8")
+                # A private key or service-account JSON under any name is left out
+                # whole; in other text only the secrets are redacted.
+                reason = CREDENTIAL if is_credential_content(text) else ""
+                text = "" if reason else redact_text(text, values)
             except UnicodeDecodeError:
                 reason = "not UTF-8 text"
         if not reason and total + len(text.encode()) > MAX_PATCH_BYTES:
             total = MAX_PATCH_BYTES + 1  # keep the patch a prefix in path order
             reason = "total patch limit"
         if reason:
-            omitted.append(OmittedFile(path, sizes.get(path, 0), _blob_of(chunk), reason))
+            blob = None if reason == CREDENTIAL else _blob_of(chunk)
+            omitted.append(OmittedFile(path, sizes.get(path, 0), blob, reason))
         else:
             total += len(text.encode())
             parts.append(text)

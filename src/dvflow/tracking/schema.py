@@ -35,6 +35,10 @@ STAGE_STATUS = "dvflow.stage.status"
 STAGE_DURATION = "dvflow.stage.duration_s"
 STAGE_EXIT_CODE = "dvflow.stage.exit_code"
 LONG_PARAMS = "dvflow.params.overflow"
+# A metric logged under another name than MLflow refused: `dvflow.metric_name.<logged>`
+# = the original name; metrics that could not be logged at all are in an artifact.
+METRIC_NAME_PREFIX = "dvflow.metric_name."
+METRICS_OVERFLOW = "dvflow.metrics.overflow"
 # The commit that records exactly the state a run left, set by `dvflow commit` on runs
 # made from a dirty tree (their own commit tag stays: it is history).
 BOUND_COMMIT = "dvflow.git.bound_commit"
@@ -69,3 +73,5 @@ OVERFLOW_ARTIFACT_DIR = "params_overflow"
 # `dvflow reproduce`: the run it re-made, and whether it got the same outputs and metrics.
 REPRODUCES = "dvflow.reproduces"
 REPRODUCED = "dvflow.reproduced"
+
+METRICS_OVERFLOW_ARTIFACT_DIR = "metrics_overflow"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import os
 import sqlite3
 import urllib.parse
@@ -287,31 +288,156 @@ def experiment_name_of(uri: str, experiment_id: str, timeout: float = 5.0) -> st
     return str(name)
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, with a clear message, when an HTTP tracking server does not answer.
+# URI schemes MLflow ships a tracking store for (plugins add theirs as entry points).
+_KNOWN_SCHEMES = frozenset(
+    {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks", "uc"}
+)
+_STORE_PLUGINS = "mlflow.tracking_store"
 
-    MLflow's own client retries for minutes before giving up. The server is called as
-    MLflow calls it (``server_request_options``): a server behind a private CA that
-    MLflow reaches is reachable here too.
-    """
-    if not uri.startswith(("http://", "https://")):
+
+def _check_scheme(uri: str) -> None:
+    if "://" not in uri and not uri.startswith(("databricks", "file:")):
+        return  # a local folder (MLflow's file store)
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme in _KNOWN_SCHEMES or scheme.startswith("databricks"):
         return
+    from importlib.metadata import entry_points
+
+    if any(point.name == scheme for point in entry_points(group=_STORE_PLUGINS)):
+        return
+    raise TrackingStoreError(
+        display_uri(uri),
+        f"MLflow has no tracking store for the URI scheme '{scheme}' "
+        "(sqlite:///path/mlflow.db, http(s)://server, postgresql://..., a folder)",
+    )
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path`` (or, if missing, the nearest folder above it) can be written."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return os.access(path, os.W_OK)
+
+
+def _schema_of(uri: str, db: Path) -> tuple[set[str], str | None]:
+    """The tables of a SQLite database and its Alembic revision (None: not stamped)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if "alembic_version" not in tables:
+                return tables, None
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error as exc:
+        raise TrackingStoreError(
+            display_uri(uri), f"{db} is not a usable SQLite database ({exc})"
+        ) from exc
+    return tables, row[0] if row else None
+
+
+def _check_sqlite(uri: str, db: Path) -> None:
+    """A SQLite store is a writable file (or can be created) with MLflow's own schema,
+    at the revision the installed MLflow expects."""
+    shown = display_uri(uri)
+    if db.is_dir():
+        raise TrackingStoreError(
+            shown, f"{db} is a folder; name a database file, e.g. sqlite:///{db / DEFAULT_DB}"
+        )
+    if not db.exists():
+        if not _writable(db.parent):
+            raise TrackingStoreError(shown, f"cannot create {db}: its folder is not writable")
+        return
+    if not (_writable(db) and _writable(db.parent)):
+        # SQLite writes a journal beside the database: both must be writable.
+        raise TrackingStoreError(shown, f"{db} (or its folder) is read-only")
+    if db.stat().st_size == 0:
+        return  # created empty: MLflow creates the schema in it
+    from dvflow.integrations.mlflow_schema import known_revisions
+
+    revisions, heads = known_revisions()
+    tables, revision = _schema_of(uri, db)
+    if (tables and revision is None) or (heads and revision not in heads):
+        # Another process may be creating or migrating it right now: ask again once
+        # it is done (ensure_store holds this lock while it migrates).
+        from filelock import FileLock
+
+        with FileLock(str(db) + ".lock", timeout=120):
+            tables, revision = _schema_of(uri, db)
+    if revision is None:
+        if tables:
+            raise TrackingStoreError(shown, f"{db} is a SQLite database but not an MLflow store")
+        return
+    if not heads or revision in heads:
+        return
+    if revision in revisions:
+        raise TrackingStoreError(
+            shown,
+            f"its schema (revision {revision}) is older than the installed MLflow expects; "
+            f"back up {db}, then migrate it with 'mlflow db upgrade {shown}'",
+        )
+    raise TrackingStoreError(
+        shown,
+        f"its schema (revision {revision}) was made by a newer MLflow than the one installed; "
+        "upgrade MLflow ('pip install -U mlflow')",
+    )
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    """One request to MLflow's REST API, as MLflow's client makes it (its TLS and
+    credential variables): fails in seconds where the client retries for minutes."""
     import requests
 
-    # Only whether a server answers: any HTTP status counts, even a refusal of the
-    # credentials or a /health that is not exposed.
+    shown = display_uri(uri)
     try:
-        _server_get(uri, "health", timeout)
+        answer = _server_get(uri, "api/2.0/mlflow/experiments/search?max_results=1", timeout)
     except requests.exceptions.SSLError as exc:
         raise TrackingStoreError(
-            display_uri(uri),
+            shown,
             f"its TLS certificate was not accepted ({_reason(exc)}); "
             f"point {env.MLFLOW_TRACKING_SERVER_CERT_PATH} or {env.REQUESTS_CA_BUNDLE} at "
             "your CA's certificate, as MLflow needs too",
         ) from exc
     except (requests.RequestException, OSError) as exc:
-        reason = _reason(exc)
-        raise TrackingStoreError(display_uri(uri), f"no answer ({reason})") from exc
+        raise TrackingStoreError(shown, f"no answer ({_reason(exc)})") from exc
+    status = answer.status_code
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if status == 200 and isinstance(body, dict):
+        return
+    if status in (401, 403):
+        raise TrackingStoreError(
+            shown,
+            f"the server refused the credentials (HTTP {status}); set "
+            f"{env.MLFLOW_TRACKING_USERNAME} and {env.MLFLOW_TRACKING_PASSWORD}, or "
+            f"{env.MLFLOW_TRACKING_TOKEN}",
+        )
+    if status >= 500:
+        raise TrackingStoreError(shown, f"the server failed (HTTP {status}); try again later")
+    if isinstance(body, dict) and "error_code" in body:
+        return  # MLflow's own refusal of this request: the server is MLflow
+    raise TrackingStoreError(
+        shown, f"it answers, but not as an MLflow tracking server (HTTP {status} from its API)"
+    )
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, with a clear message, when the store cannot be used: an unknown URI
+    scheme; a SQLite path that is a folder, read-only, not MLflow's, or at another
+    schema revision than the installed MLflow's; a tracking server that does not
+    answer, refuses the credentials, fails, or is not MLflow. A server is called as
+    MLflow calls it (``server_request_options``): one behind a private CA that MLflow
+    reaches is reachable here too.
+
+    Raises:
+        TrackingStoreError: what is wrong and what to do.
+    """
+    _check_scheme(uri)
+    db = sqlite_path(uri)
+    if db is not None:
+        _check_sqlite(uri, db)
+    elif uri.startswith(("http://", "https://")):
+        _check_server(uri, timeout)
 
 
 def _reason(exc: BaseException) -> str:
@@ -342,7 +468,7 @@ def ensure_store(uri: str, artifacts: Path | None = None) -> None:
 
             create_sqlite_schema(uri, artifacts)
     except Exception as exc:  # any failure here means the store is unusable
-        raise TrackingStoreError(display_uri(uri), one_line(exc)) from exc
+        raise TrackingStoreError(display_uri(uri), describe_failure(exc)) from exc
 
 
 def open_client(uri: str, artifacts: Path | None = None) -> MlflowClient:
@@ -350,7 +476,10 @@ def open_client(uri: str, artifacts: Path | None = None) -> MlflowClient:
     ensure_store(uri, artifacts)
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    try:
+        return MlflowClient(tracking_uri=uri)
+    except Exception as exc:  # MLflow refuses the URI
+        raise TrackingStoreError(display_uri(uri), describe_failure(exc)) from exc
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifacts: Path | None) -> str:
@@ -364,7 +493,9 @@ def ensure_experiment(client: MlflowClient, name: str, artifacts: Path | None) -
         found = client.get_experiment_by_name(name)
     except MlflowException as exc:
         if exc.error_code not in _REFUSALS:
-            raise
+            raise TrackingStoreError(
+                display_uri(client.tracking_uri), describe_failure(exc)
+            ) from exc
         # The first request of every command: a server that wants credentials says so here.
         raise TrackingStoreError(
             display_uri(client.tracking_uri),
@@ -372,6 +503,8 @@ def ensure_experiment(client: MlflowClient, name: str, artifacts: Path | None) -
             f"{env.MLFLOW_TRACKING_USERNAME} and {env.MLFLOW_TRACKING_PASSWORD} "
             f"(or {env.MLFLOW_TRACKING_TOKEN})",
         ) from exc
+    except Exception as exc:  # the store itself fails (SQLAlchemy, I/O): exit 4
+        raise TrackingStoreError(display_uri(client.tracking_uri), describe_failure(exc)) from exc
     if found is not None:
         if found.lifecycle_stage == "deleted":
             raise TrackingStoreError(
@@ -391,3 +524,25 @@ def ensure_experiment(client: MlflowClient, name: str, artifacts: Path | None) -
         if found is None:
             raise
         return str(found.experiment_id)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line on why the store failed, with the cause a user can act on first: a full
+    disk, a locked or read-only database, rather than SQLAlchemy's wrapping of it."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(c) for c in chain).lower()
+    if (
+        "disk is full" in text
+        or "no space left" in text
+        or any(getattr(c, "errno", None) == errno.ENOSPC for c in chain)
+    ):
+        return "no space left on the device that holds it; free some space and run again"
+    if "readonly database" in text or "read-only" in text:
+        return "the database is read-only; make it writable or point MLFLOW_TRACKING_URI elsewhere"
+    if "database is locked" in text:
+        return "the database stayed locked by another process; run again once it is done"
+    return f"{type(exc).__name__}: {one_line(exc)}"

@@ -9,6 +9,7 @@ run) is kept in an artifact, with a tag that points to it.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 import warnings
@@ -18,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 from dvflow import __version__
 from dvflow.errors import DvflowWarning
 from dvflow.snapshot import Snapshot
+from dvflow.snapshot.redact import redact_data, redact_text, secret_values
 from dvflow.tracking import schema as tags
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.entities import Metric
 
     from dvflow.snapshot.code import CodeVersion
     from dvflow.snapshot.data import DataVersion
@@ -84,9 +87,81 @@ def data_tags(versions: list[DataVersion]) -> dict[str, str]:
     return {data_tag(v): v.hash for v in versions if v.hash}
 
 
-def _param_value(value: Any) -> str:
+def _param_value(value: Any, secrets: tuple[str, ...]) -> str:
     # As MLflow's own log_param does: a script logging the same value must not conflict.
-    return str(value)
+    # A credential inside a value (a URL's password, a secret variable's value) is not.
+    return redact_text(str(value), secrets)
+
+
+# Characters MLflow refuses in a name (MLflow's validation: letters, digits, `_`,
+# `-`, `.`, space, `/` and, outside Windows, `:`).
+_REFUSED_IN_NAME = re.compile(r"[^\w\-. /:]+")
+
+
+def metric_name(name: str) -> str:
+    """The name a metric is logged under: ``name`` itself when MLflow accepts it, else
+    each run of refused characters replaced by ``_`` (none at either end) and empty or
+    relative path parts dropped (docs/tag-schema.md).
+
+    >>> metric_name("precision@5"), metric_name("f1(macro)"), metric_name("acc")
+    ('precision_5', 'f1_macro', 'acc')
+    """
+    from dvflow.integrations.mlflow_internals import is_valid_key
+
+    if is_valid_key(name):
+        return name
+    parts = _REFUSED_IN_NAME.sub("_", name).strip("_").split("/")
+    return "/".join(part for part in parts if part not in ("", ".", ".."))
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> dict[str, str]:
+    """Log ``metrics`` in batches; return the renamed ones (logged name -> name).
+
+    A name MLflow refuses is logged under ``metric_name(name)``, and the run gets the
+    tag ``dvflow.metric_name.<logged name>`` = the original name. A name that cannot be
+    mapped (nothing left, too long, or the mapped name is another metric's) goes with
+    its values to the artifact ``dvflow/metrics_overflow/<time>.json``, named by the tag
+    ``dvflow.metrics.overflow``: one odd name never costs the other metrics.
+    """
+    from mlflow.entities import Metric, RunTag
+
+    from dvflow.integrations.mlflow_internals import MAX_METRICS_PER_BATCH, is_valid_key
+
+    originals = {m.key for m in metrics}
+    names: dict[str, str | None] = {}  # original -> logged (None: overflow)
+    taken: dict[str, str] = {}  # logged -> original
+    for key in sorted(originals, key=lambda k: (not is_valid_key(k), k)):
+        mapped = metric_name(key)
+        tag = f"{tags.METRIC_NAME_PREFIX}{mapped}"
+        if mapped != key and (
+            not mapped or mapped in originals or mapped in taken or not is_valid_key(tag)
+        ):
+            names[key] = None
+        else:
+            names[key] = mapped
+            taken[mapped] = key
+    logged = [
+        Metric(name, m.value, m.timestamp, m.step)
+        for m in metrics
+        if (name := names[m.key]) is not None
+    ]
+    renamed = {new: old for new, old in taken.items() if new != old}
+    batch_tags = [RunTag(f"{tags.METRIC_NAME_PREFIX}{new}", old) for new, old in renamed.items()]
+    overflow: dict[str, list[list[float]]] = {}
+    for m in metrics:
+        if names[m.key] is None:
+            overflow.setdefault(m.key, []).append([m.step, m.value, m.timestamp])
+    if overflow:
+        folder = f"{tags.ARTIFACT_DIR}/{tags.METRICS_OVERFLOW_ARTIFACT_DIR}"
+        client.log_text(run_id, json.dumps(overflow, indent=2), f"{folder}/{time.time_ns()}.json")
+        batch_tags.append(RunTag(tags.METRICS_OVERFLOW, f"{folder}/"))
+    if batch_tags:
+        client.log_batch(run_id, tags=batch_tags, synchronous=True)
+    for start in range(0, len(logged), MAX_METRICS_PER_BATCH):
+        client.log_batch(
+            run_id, metrics=logged[start : start + MAX_METRICS_PER_BATCH], synchronous=True
+        )
+    return renamed
 
 
 def log_tags_and_params(
@@ -114,8 +189,9 @@ def log_tags_and_params(
     existing = client.get_run(run_id).data.params
     overflow: dict[str, str] = {}
     batch_params: list[Param] = []
+    secrets = secret_values()
     for key, raw in params.items():
-        value = _param_value(raw)
+        value = _param_value(raw, secrets)
         if existing.get(key) == value:
             continue
         if key in existing:
@@ -208,25 +284,31 @@ def log_files(
     extra: dict[str, str] | None = None,
 ) -> None:
     """Upload the pipeline files, the environment, the snapshot and the git diff in one
-    ``log_artifacts`` call, under ``dvflow/``."""
+    ``log_artifacts`` call, under ``dvflow/``. Every text goes through ``redact_text``
+    (the patch already did)."""
+    secrets = secret_values()
     with tempfile.TemporaryDirectory(prefix="dvflow-artifacts-") as tmp:
         folder = Path(tmp)
         for rel in snapshot.files:
             target = folder / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes((snapshot.root / rel).read_bytes())
+            content = (snapshot.root / rel).read_bytes()
+            try:
+                target.write_text(redact_text(content.decode("utf-8"), secrets))
+            except UnicodeDecodeError:
+                target.write_bytes(content)  # not text: DVC could not have read it either
         if snapshot.environment.requirements is not None:
             (folder / "requirements.txt").write_text(snapshot.environment.requirements)
         (folder / tags.ENVIRONMENT_ARTIFACT).write_text(
-            json.dumps(snapshot.environment.to_dict(), indent=2, default=str)
+            json.dumps(redact_data(snapshot.environment.to_dict(), secrets), indent=2, default=str)
         )
         (folder / tags.SNAPSHOT_ARTIFACT).write_text(
-            json.dumps(snapshot.to_dict(), indent=2, default=str)
+            json.dumps(redact_data(snapshot.to_dict(), secrets), indent=2, default=str)
         )
         if snapshot.git_diff:
             (folder / tags.DIFF_ARTIFACT).write_text(snapshot.git_diff)
         for name, text in (extra or {}).items():
-            (folder / name).write_text(text)
+            (folder / name).write_text(redact_text(text, secrets))
         client.log_artifacts(run_id, str(folder), tags.ARTIFACT_DIR)
 
 
