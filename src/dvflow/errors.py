@@ -41,6 +41,27 @@ def one_line(text: object, *, last: bool = False) -> str:
     return lines[-1] if last else lines[0]
 
 
+def explain(exc: BaseException, limit: int = 600) -> str:
+    """An error and its causes as one line: every line of DVC's message that says
+    something (which key, which stage, which file), without its code excerpts.
+
+    >>> explain(ValueError("'dvc.yaml' validation failed.\\n\\nextra keys, line 4\\n  4 │ x"))
+    "'dvc.yaml' validation failed: extra keys, line 4"
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        for line in str(cause).splitlines():
+            line = line.strip().rstrip(".")
+            if line and "│" not in line and line not in parts and not any(line in p for p in parts):
+                parts.append(line)
+        cause = cause.__cause__
+    text = ": ".join(parts) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class DvflowWarning(UserWarning):
     """Best-effort metadata that could not be read; the run goes on without it."""
 

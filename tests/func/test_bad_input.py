@@ -446,8 +446,8 @@ CASES = [
          REPRO, 4, "its folder is not writable", needs_permissions=True),
     # git and the project
     Case("no git, no DVC", _sequence(_no_git, lambda ctx: shutil.rmtree(ctx.root / ".dvc")),
-         REPRO, 3, "not inside a"),
-    Case("git but no DVC", _no_dvc, REPRO, 3, "DVC project"),
+         REPRO, 253, "not inside a"),
+    Case("git but no DVC", _no_dvc, REPRO, 253, "DVC project"),
     Case("snapshot outside any project", _outside, ("snapshot",), 3,
          "is not inside a git repository"),
     Case("no commits yet", _sequence(_ready, _fresh_repo_no_commit), REPRO, 0, "recorded run",
@@ -469,7 +469,7 @@ CASES = [
     Case("--pull from an unreachable remote",
          _remote(f"http://127.0.0.1:{_closed_port()}/dvc"), ("repro", "--pull"), 255,
          "big.csv"),
-    Case("--pull from a misconfigured remote", _misconfigured_remote, ("repro", "--pull"), 5,
+    Case("--pull from a misconfigured remote", _misconfigured_remote, ("repro", "--pull"), 251,
          "nosuchscheme"),
     # results
     Case("metric names MLflow refuses",

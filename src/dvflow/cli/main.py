@@ -17,6 +17,7 @@ from dvflow.errors import (
     DVC_INTERRUPTED_EXIT_CODE,
     DVC_NOT_A_REPO_EXIT_CODE,
     DvflowError,
+    explain,
     one_line,
 )
 
@@ -171,27 +172,6 @@ def _is_store_error(exc: BaseException) -> bool:
         )
     ]
     return any(cls is not None and isinstance(exc, cls) for cls in classes)
-
-
-def explain(exc: BaseException, limit: int = 600) -> str:
-    """An error and its causes as one line: every line of DVC's message that says
-    something (which key, which stage, which file), without its code excerpts.
-
-    >>> explain(ValueError("'dvc.yaml' validation failed.\\n\\nextra keys, line 4\\n  4 │ x"))
-    "'dvc.yaml' validation failed: extra keys, line 4"
-    """
-    parts: list[str] = []
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        for line in str(cause).splitlines():
-            line = line.strip().rstrip(".")
-            if line and "│" not in line and line not in parts and not any(line in p for p in parts):
-                parts.append(line)
-        cause = cause.__cause__
-    text = ": ".join(parts) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _exit(code: int) -> None:

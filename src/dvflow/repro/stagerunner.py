@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dvflow import env
-from dvflow.errors import ProjectBusyError, ProjectInputError, one_line
+from dvflow.errors import ProjectBusyError, ProjectInputError, explain
 from dvflow.integrations.dvc_internals import RUN_CACHE_RESTORED_MESSAGE, reproduce_stage
 from dvflow.recorder.link import RecorderLink
 from dvflow.recorder.protocol import StageOutcome, StageStatus
@@ -266,7 +266,7 @@ def run_dvc(repo: Repo, options: ReproOptions, runner: StageRunner) -> Ending:
             ) from exc
         if not isinstance(exc, ReproductionError) and not runner.visited:
             raise ProjectInputError(
-                f"{one_line(exc)}. Fix it and run 'dvflow repro' again."
+                f"{explain(exc)}. Fix it and run 'dvflow repro' again."
             ) from exc
         ending.failed, ending.failure = True, exc
         ending.interrupted = runner.interrupted
