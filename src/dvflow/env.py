@@ -39,6 +39,8 @@ DVC_CONTEXT_VARIABLES = (DVC_ROOT, DVC_STAGE, DVC_EXP_NAME, DVC_EXP_BASELINE_REV
 # dvflow's own variables. DVFLOW_EXPERIMENT wins over MLFLOW_EXPERIMENT_NAME (a tool's
 # own variable over the generic one).
 DVFLOW_EXPERIMENT = "DVFLOW_EXPERIMENT"
+# Set by `dvflow -q` for its own helper processes (the recorder): log only errors.
+DVFLOW_QUIET = "DVFLOW_QUIET"
 # A token naming one `dvflow repro` invocation, so its stage runs can be found again.
 DVFLOW_INVOCATION = "DVFLOW_INVOCATION"
 # MLflow's run context provider (dvflow.plugins.context), for every mlflow.start_run()

@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from dvflow import env
+
 
 @dataclass
 class Verbosity:
@@ -107,10 +109,30 @@ def applied(json_output: bool = False) -> Iterator[None]:
         level = _current.dvc_level
         if level is not None:
             stack.enter_context(_dvc_log_level(level))
+        if _current.quiet:
+            # Only errors from this process's logging: DVC's, MLflow's and alembic's
+            # (MLflow 3.0 announces its table checks at INFO on every store it opens).
+            logging.disable(logging.WARNING)
+            stack.callback(logging.disable, logging.NOTSET)
+            # ... and the recorder process's (dvflow repro), which opens the store too.
+            stack.enter_context(_environ(env.DVFLOW_QUIET, "1"))
         if _current.quiet and not json_output:
             devnull = stack.enter_context(open(os.devnull, "w", encoding="utf-8"))  # noqa: PTH123
             stack.enter_context(contextlib.redirect_stdout(devnull))
         yield
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ dies without saying how the pipeline ended, every run this process opened ends K
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from dvflow import env
 from dvflow.errors import one_line
 from dvflow.recorder.protocol import (
     Abort,
@@ -384,6 +386,10 @@ def main() -> None:
     # one must live to write it (it exits on its own when dvflow's process is gone).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if os.environ.get(env.DVFLOW_QUIET):
+        # `dvflow -q`: MLflow's and alembic's messages on opening the store are not
+        # errors. (A global threshold: alembic's own logging setup does not reset it.)
+        logging.disable(logging.WARNING)
     # The answer goes on a private copy of stdout; anything else printed here (MLflow
     # prints run URLs for a tracking server) goes to stderr instead.
     answer = os.fdopen(os.dup(1), "w")
