@@ -108,6 +108,11 @@ class TrackingStoreError(DvflowError):
         )
 
 
+class StoreUnreachableError(TrackingStoreError):
+    """A tracking server that does not answer at all (no connection, a time-out): the
+    one store error ``dvflow repro`` survives, by spooling its records."""
+
+
 class ProjectInputError(DvflowError):
     """dvc.yaml, params files, or the targets named on the command line are wrong."""
 

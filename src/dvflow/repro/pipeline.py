@@ -31,7 +31,7 @@ from dvflow.errors import (
     InterruptedRunError,
     PipelineFailedError,
     ProjectInputError,
-    TrackingStoreError,
+    StoreUnreachableError,
     one_line,
 )
 from dvflow.recorder.link import RecorderLink
@@ -153,10 +153,15 @@ def _go_offline(workspace: Workspace, recorder: RecorderLink, reason: str) -> st
 
 
 def _prepare(workspace: Workspace, recorder: RecorderLink) -> str:
-    """Ready the store (or the spool) before any stage runs; the URI stages get."""
+    """Ready the store (or the spool) before any stage runs; the URI stages get.
+
+    Only a server that does not answer sends the records to the spool: a store that
+    answers but cannot be used (another schema, refused credentials, not MLflow) is an
+    error the user fixes before anything runs (exit 4).
+    """
     try:
         check_reachable(workspace.tracking_uri)
-    except TrackingStoreError as exc:
+    except StoreUnreachableError as exc:
         # "cannot use the MLflow tracking store URI: <reason>. Check ...": the reason.
         reason = exc.message.split(": ", 1)[-1].split(". Check ")[0]
         return _go_offline(workspace, recorder, reason)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvflow import env
-from dvflow.errors import TrackingStoreError, one_line
+from dvflow.errors import StoreUnreachableError, TrackingStoreError, one_line
 from dvflow.project import Project
 from dvflow.snapshot.redact import strip_credentials
 
@@ -397,7 +397,7 @@ def _check_server(uri: str, timeout: float) -> None:
             "your CA's certificate, as MLflow needs too",
         ) from exc
     except (requests.RequestException, OSError) as exc:
-        raise TrackingStoreError(shown, f"no answer ({_reason(exc)})") from exc
+        raise StoreUnreachableError(shown, f"no answer ({_reason(exc)})") from exc
     status = answer.status_code
     try:
         body = answer.json()
