@@ -287,7 +287,12 @@ def test_in_script_api_joins_the_stage_run(dvc: TmpDir, tracking_uri: str, clien
 
 
 def test_dry_runs_and_records_nothing(project: TmpDir, client: Any) -> None:
-    result = dvflow(project, "repro", "--dry")
+    # `dvc repro --dry` of a stage whose input an earlier stage would write fails in
+    # some DVC releases and not in others: dvflow exits exactly as the installed DVC.
+    plain = project.dvc("repro", "--dry", check=False)
+    result = dvflow(project, "repro", "--dry", check=False)
+    assert result.returncode == plain.returncode, result.stderr
+    assert "Traceback" not in result.stderr
     assert "python prepare.py 2" in result.stdout
     assert not (project.path / "prepared.csv").exists()
     assert all_runs(client) == []
