@@ -214,3 +214,28 @@ def test_a_read_only_dvc_remote_pushes_nothing_to_git(project: TmpDir, tmp_path:
         storage.chmod(stat.S_IRWXU)
     assert failed.returncode == 1 and "dvc push failed" in failed.stderr
     assert run(["git", "for-each-ref"], bare).stdout == ""
+
+
+def test_checkout_restores_a_bound_run_from_its_commit(
+    project: TmpDir, client: Any, tmp_path: Path
+) -> None:
+    dvflow(project, "repro")
+    project.commit("first run")
+    project.gen({"params.yaml": "train:\n  lr: 0.3\n"})  # dirty: not committed
+    dvflow(project, "repro")
+    parent = next(
+        r
+        for r in _runs_of(client)
+        if r.data.tags.get(tags.KIND) == tags.KIND_PIPELINE
+        and r.data.tags.get(tags.GIT_DIRTY) == "true"
+    )
+    dvflow(project, "commit", "-m", "lr 0.3")
+    head = project.git("rev-parse", "HEAD")
+    into = tmp_path / "restored"
+    out = json.loads(
+        dvflow(project, "checkout", parent.info.run_id, "--worktree", str(into), "--json").stdout
+    )
+    # Restored from the commit that records the state the run left, no patch applied.
+    assert out["commit"] == head and out["patched"] is False
+    assert out["fingerprint"] == parent.data.tags[tags.RESULT_FINGERPRINT]
+    assert "lr: 0.3" in (into / "params.yaml").read_text()

@@ -152,6 +152,14 @@ def read_recorded(client: MlflowClient, run: Run) -> RecordedRun:
         metrics=dict(run.data.metrics),
         stage=run_tags.get(tags.DVC_STAGE) if run_tags.get(tags.KIND) == tags.KIND_STAGE else None,
     )
+    bound = run_tags.get(tags.BOUND_COMMIT)
+    if bound and recorded.result_fingerprint:
+        # `dvflow commit` recorded exactly the state the run left: that commit holds its
+        # code and the dvc.lock of its outputs, no patch needed (the original commit tag
+        # stays on the run as history).
+        recorded.commit, recorded.fingerprint = bound, recorded.result_fingerprint
+        recorded.dirty = False
+        return recorded
     # The pipeline run holds the artifacts; a stage run points at it.
     holder = run_tags.get(tags.PARENT_RUN_ID, run_id) if recorded.stage else run_id
     files = _artifacts(client, holder, tags.ARTIFACT_DIR)
