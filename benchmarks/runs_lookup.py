@@ -8,7 +8,8 @@ per run: the tags dvflow writes, two params, one metric). Every other run depend
   query any    ``list_runs(data="data/raw.csv")``, in process (the library's answer)
   query @hash  ``list_runs(data="data/raw.csv@<hash>")``, in process
   cli any      the whole ``dvflow runs --data data/raw.csv`` command, wall clock
-               (includes starting Python and importing mlflow)
+               (starting Python included; on SQLite it reads the store without
+               importing mlflow)
   cli plain    ``dvflow runs`` without a filter, and ``python -c "import mlflow"``:
                what any command costs before it asks anything
 
