@@ -47,11 +47,9 @@ run_lane() {
     mkdir -p .logs
     [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
     echo "== compat $name: installing $* on $("$venv/bin/python" -V) (log: .logs/compat-$name.log)"
-    { "$venv/bin/python" -m pip install --upgrade pip \
-        && "$venv/bin/python" -m pip install --upgrade -e . "$@" \
-            "pytest>=8" "pytest-xdist>=3.5" "scikit-learn>=1.3" "pandas>=2.0" "dvclive>=3.40" \
-            "cryptography>=41"; } \
-        >".logs/compat-$name.log" 2>&1 || { tail -40 ".logs/compat-$name.log"; return 1; }
+    install_into "$venv" ".logs/compat-$name.log" --upgrade -e . "$@" \
+        "pytest>=8" "pytest-xdist>=3.5" "scikit-learn>=1.3" "pandas>=2.0" "dvclive>=3.40" \
+        "cryptography>=41"
     "$venv/bin/python" -c 'import dvc, mlflow, sys; print(f"   dvc {dvc.__version__}, mlflow {mlflow.__version__}, python {sys.version.split()[0]}")'
     local installed=$((SECONDS - started))
     # The venv's own `dvflow` and `dvc` come first on PATH for the tests' subprocesses.
@@ -60,6 +58,8 @@ run_lane() {
     echo "== compat $name: passed (install ${installed}s, total $((SECONDS - started))s)"
 }
 
+# shellcheck source=scripts/install.sh
+source scripts/install.sh
 # shellcheck source=scripts/git-identity.sh
 source scripts/git-identity.sh
 give_git_an_identity "dvflow tests" "tests@dvflow.invalid"

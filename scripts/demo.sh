@@ -9,10 +9,10 @@ venv="${DVFLOW_VENV:-.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
-mkdir -p .logs
 echo "installing dvflow (log: .logs/install.log)"
-{ python -m pip install --upgrade pip && python -m pip install -e ".[demo]"; } \
-    >.logs/install.log 2>&1 || { tail -40 .logs/install.log; exit 1; }
+# shellcheck source=scripts/install.sh
+source scripts/install.sh
+install_into "$venv" .logs/install.log -e ".[demo]"
 # The demo makes git commits: an identity through the environment if git has none.
 # shellcheck source=scripts/git-identity.sh
 source scripts/git-identity.sh

@@ -21,11 +21,10 @@ venv="${DVFLOW_VENV:-.venv}"
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
 if [ -z "${DVFLOW_SKIP_INSTALL:-}" ]; then
-    mkdir -p .logs
     echo "installing dvflow with its test extras (log: .logs/install.log)"
-    # pip on some machines prints many harmless 'Location ... is ignored' warnings.
-    { python -m pip install --upgrade pip && python -m pip install -e ".[test]"; } \
-        >.logs/install.log 2>&1 || { tail -40 .logs/install.log; exit 1; }
+    # shellcheck source=scripts/install.sh
+    source scripts/install.sh
+    install_into "$venv" .logs/install.log -e ".[test]"
 fi
 
 # Tests make real git commits: an identity through the environment if git has none.
