@@ -135,3 +135,27 @@ def test_dvflow_runs_answers_without_importing_mlflow(store: Path, scm: TmpDir) 
     assert "prepare" in result.stdout and "train" in result.stdout
     imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines()]
     assert [m for m in imported if m.split(".")[0] in ("mlflow", "dvc")] == []
+
+
+def test_the_stage_table_compares_with_the_previous_run_of_the_branch(
+    client: Any, tracking_uri: str
+) -> None:
+    from dvflow.repro.summary import _previous_metrics_sqlite, previous_metrics
+
+    experiment_id = client.create_experiment(EXPERIMENT)
+
+    def pipeline(start: int, branch: str, acc: float) -> str:
+        run_tags = {tags.KIND: tags.KIND_PIPELINE, tags.GIT_BRANCH: branch}
+        return _run(client, experiment_id, start, run_tags, metrics={"acc": acc})
+
+    pipeline(1000, "main", 0.5)
+    pipeline(1500, "feature", 0.7)
+    latest = pipeline(2000, "main", 0.6)
+    first_on_feature = pipeline(900, "feature", 0.1)
+    assert previous_metrics(tracking_uri, EXPERIMENT, latest) == {"acc": 0.5}
+    db = sqlite_path(tracking_uri)
+    assert db is not None  # read without mlflow:
+    assert _previous_metrics_sqlite(db, EXPERIMENT, latest) == {"acc": 0.5}
+    assert previous_metrics(tracking_uri, EXPERIMENT, first_on_feature) == {}
+    no_branch = _run(client, experiment_id, 3000, {tags.KIND: tags.KIND_PIPELINE})
+    assert previous_metrics(tracking_uri, EXPERIMENT, no_branch) == {}

@@ -68,6 +68,23 @@ def test_dvc_files_and_params(tmp_path: Path) -> None:
         repo.close()
 
 
+def test_top_level_metrics_are_read_once_per_repo(tmp_path: Path) -> None:
+    """DVC drops its index after every stage it runs; reading the top-level metrics
+    again must not rebuild it (a pipeline's cost would grow with its stages squared)."""
+    from dvc.repo import Repo
+
+    (tmp_path / "dvc.yaml").write_text("metrics:\n  - eval/metrics.json\n")
+    repo = Repo.init(str(tmp_path), no_scm=True)
+    try:
+        assert dvc_internals.top_level_metrics(repo) == ["eval/metrics.json"]
+        repo._reset()  # what DVC does once a stage has run
+        assert "index" not in repo.__dict__
+        assert dvc_internals.top_level_metrics(repo) == ["eval/metrics.json"]
+        assert "index" not in repo.__dict__  # not rebuilt
+    finally:
+        repo.close()
+
+
 def test_dvc_info_shows_what_dvc_doctor_shows() -> None:
     import dvc
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -115,6 +116,9 @@ def edit_yaml(path: Path) -> AbstractContextManager[Any]:
     return modify_yaml(str(path))
 
 
+_TOP_LEVEL_METRICS: WeakKeyDictionary[Repo, list[str]] = WeakKeyDictionary()
+
+
 def top_level_metrics(repo: Repo) -> list[str]:
     """The files of every dvc.yaml's top-level ``metrics:``, relative to the repo root
     (``dvc.repo.metrics.show._collect_top_level_metrics``, which ``Repo.metrics.show``
@@ -122,10 +126,17 @@ def top_level_metrics(repo: Repo) -> list[str]:
 
     Not ``Repo.metrics.show()`` itself: without targets it reads every metrics file
     of the project, after every stage.
-    """
-    from dvc.repo.metrics.show import _collect_top_level_metrics
 
-    return list(_collect_top_level_metrics(repo))
+    Read once per ``Repo``: DVC rebuilds its index (parsing every dvc.yaml and dvc.lock)
+    after each stage it runs, so asking after every stage made the cost of a pipeline
+    quadratic in its stages; the top-level declarations do not change while it runs.
+    """
+    found = _TOP_LEVEL_METRICS.get(repo)
+    if found is None:
+        from dvc.repo.metrics.show import _collect_top_level_metrics
+
+        found = _TOP_LEVEL_METRICS[repo] = list(_collect_top_level_metrics(repo))
+    return list(found)
 
 
 def top_level_plot_definitions(repo: Repo) -> dict[str, Any]:

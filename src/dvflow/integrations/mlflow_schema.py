@@ -109,6 +109,8 @@ def search_runs_sqlite(
     *,
     all_of: Sequence[Sequence[TagCondition]] = (),
     status: str | None = None,
+    run_id: str | None = None,
+    started_before: int | None = None,
     limit: int,
 ) -> list[RunRow] | None:
     """The active runs of ``experiment`` in the SQLite store ``db``, newest first.
@@ -119,6 +121,8 @@ def search_runs_sqlite(
         all_of: groups of tag conditions; a run matches when, in every group, at least
             one condition holds.
         status: only runs with this MLflow status.
+        run_id: only the run with this id.
+        started_before: only runs started before this time (ms since the epoch).
         limit: at most this many runs.
 
     Returns:
@@ -135,9 +139,13 @@ def search_runs_sqlite(
             + "))"
         )
         args += [a for _, part_args in parts for a in part_args]
-    if status is not None:
-        where.append("r.status = ?")
-        args.append(status)
+    for column, value in (("r.status = ?", status), ("r.run_uuid = ?", run_id)):
+        if value is not None:
+            where.append(column)
+            args.append(value)
+    if started_before is not None:
+        where.append("r.start_time < ?")
+        args.append(started_before)
     query = (
         "SELECT r.run_uuid, r.name, r.status, r.start_time FROM runs r"
         " JOIN experiments e ON e.experiment_id = r.experiment_id"

@@ -5,10 +5,12 @@ the change of each against the previous pipeline run of the same branch)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dvflow.recorder.protocol import StageOutcome, StageStatus
 from dvflow.tracking import schema as tags
+from dvflow.tracking.store import sqlite_path
 
 if TYPE_CHECKING:
     from dvflow.repro.result import ReproResult
@@ -83,9 +85,37 @@ def stage_rows(result: ReproResult, previous: dict[str, float]) -> list[list[str
     return rows
 
 
+def _previous_metrics_sqlite(db: Path, experiment: str, run_id: str) -> dict[str, float] | None:
+    """``previous_metrics`` read from a SQLite store without importing mlflow (seconds,
+    at the end of every ``dvflow repro``); None when MLflow must answer."""
+    from dvflow.integrations.mlflow_schema import TagCondition, search_runs_sqlite
+
+    found = search_runs_sqlite(db, experiment, run_id=run_id, limit=1)
+    if not found:
+        return None
+    branch = found[0].tags.get(tags.GIT_BRANCH)
+    if not branch:
+        return {}
+    before = search_runs_sqlite(
+        db,
+        experiment,
+        all_of=[
+            [TagCondition(tags.KIND, tags.KIND_PIPELINE)],
+            [TagCondition(tags.GIT_BRANCH, branch)],
+        ],
+        started_before=found[0].start_time,
+        limit=1,
+    )
+    return None if before is None else (before[0].metrics if before else {})
+
+
 def previous_metrics(tracking_uri: str, experiment: str, run_id: str) -> dict[str, float]:
     """The metrics of the pipeline run before ``run_id`` on the same branch (same
     experiment), or ``{}``: best effort, the table is shown without changes."""
+    db = sqlite_path(tracking_uri)
+    fast = _previous_metrics_sqlite(db, experiment, run_id) if db is not None else None
+    if fast is not None:
+        return fast
     from mlflow import MlflowClient
 
     try:
