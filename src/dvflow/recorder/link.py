@@ -267,8 +267,11 @@ class RecorderLink:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+        # SIGKILL: the recorder ignores SIGTERM (a signal to the whole process group
+        # must not cut a write short), and it holds nothing to lose yet.
         if self.process.poll() is None:
-            self.process.terminate()
+            with contextlib.suppress(OSError):
+                self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=0.5)
 
