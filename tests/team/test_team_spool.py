@@ -63,9 +63,19 @@ def test_runs_spooled_while_the_server_is_away_are_synced_to_it_once(
     [journal] = _journals(alice)
     assert USER_PASSWORD not in journal.read_text()
 
-    # The server is back: sync uploads with the credentials in MLflow's variables.
+    # The server is back. Without credentials it refuses the sync: said in one line,
+    # nothing lost.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", teammate.tracking_uri)
     client = teammate.client()
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")
+    refused = dvflow(alice, "sync", check=False)
+    assert refused.returncode == 4, refused.stderr
+    assert "the server refused the" in refused.stderr and "Traceback" not in refused.stderr
+    assert _journals(alice) == [journal]
+    # With the credentials in MLflow's variables, sync uploads it.
+    for name, value in teammate.user_env().items():
+        monkeypatch.setenv(name, value)
     assert _runs(client, experiment) == []
     synced = json.loads(dvflow(alice, "sync", "--json").stdout)
     [invocation] = synced["synced"]
