@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BUCKET = "dvflow-team"
 ADMIN = "admin"
@@ -120,6 +121,21 @@ class Stack:
     def dvc_remote(self, prefix: str) -> str:
         """An S3 URL for a DVC remote under ``prefix`` of the bucket."""
         return f"s3://{BUCKET}/{prefix}"
+
+    def client(self) -> Any:
+        """MLflow's client on the server; credentials from MLflow's variables (a
+        teammate's environment, ``user_env``)."""
+        from mlflow import MlflowClient
+
+        return MlflowClient(self.tracking_uri)
+
+    def s3_keys(self, prefix: str) -> list[str]:
+        """The keys of the bucket's objects under ``prefix``."""
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=self.s3_endpoint, **_boto_credentials())
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
     def user_env(self) -> dict[str, str]:
         """A teammate's environment: the server, their MLflow credentials, S3 for DVC."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,71 +13,9 @@ import pytest
 from dvflow.registry import schema
 from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, dvflow, run
-from tests.stack import BUCKET, USER_PASSWORD, Stack, _boto_credentials
+from tests.stack import BUCKET, USER_PASSWORD, Stack
 
 pytestmark = [pytest.mark.team, pytest.mark.slow]
-
-TRAIN = """\
-import json, os, pickle, yaml
-from sklearn.linear_model import LogisticRegression
-c = yaml.safe_load(open("params.yaml"))["train"]["c"]
-rows = [line.split(",") for line in open("data/raw.csv").read().split()[1:]]
-x = [[float(a)] for a, _ in rows]
-y = [int(b) for _, b in rows]
-model = LogisticRegression(C=c).fit(x, y)
-os.makedirs("models", exist_ok=True)
-pickle.dump(model, open("models/model.pkl", "wb"))
-json.dump({"accuracy": model.score(x, y)}, open("metrics.json", "w"))
-"""
-
-PIPELINE = """\
-stages:
-  train:
-    cmd: python train.py
-    deps: [train.py, data/raw.csv]
-    params: [train.c]
-    outs: [models/model.pkl]
-    metrics: [metrics.json: {cache: false}]
-"""
-
-
-def _client(stack: Stack) -> Any:
-    from mlflow import MlflowClient
-
-    return MlflowClient(stack.tracking_uri)  # credentials from MLflow's variables
-
-
-def _s3_keys(stack: Stack, prefix: str) -> list[str]:
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=stack.s3_endpoint, **_boto_credentials())
-    found = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
-    return [item["Key"] for item in found]
-
-
-@pytest.fixture
-def alice(scm: TmpDir, teammate: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TmpDir:
-    """Teammate A's project: git to a bare repository, data to the S3 remote, runs to
-    the server under an experiment of this test's own."""
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", f"team-{uuid.uuid4().hex[:8]}")
-    run(["git", "init", "-q", "--bare", "-b", "main", str(tmp_path / "origin.git")], tmp_path)
-    scm.git("remote", "add", "origin", str(tmp_path / "origin.git"))
-    scm.dvc("init", "-q")
-    prefix = f"dvc-{uuid.uuid4().hex[:8]}"
-    scm.dvc("remote", "add", "-d", "store", teammate.dvc_remote(prefix))
-    # The endpoint is no secret: it is committed; the keys come from AWS's variables.
-    scm.dvc("remote", "modify", "store", "endpointurl", teammate.s3_endpoint)
-    scm.gen(
-        {
-            "data/raw.csv": "x,y\n0,0\n1,0\n2,1\n3,1\n",
-            "train.py": TRAIN,
-            "params.yaml": "train:\n  c: 1.0\n",
-            "dvc.yaml": PIPELINE,
-        }
-    )
-    scm.dvc("add", "-q", "data/raw.csv")
-    scm.commit("pipeline")
-    return scm
 
 
 def _pipeline_run(client: Any, experiment: str) -> Any:
@@ -95,14 +32,14 @@ def test_two_teammates_share_runs_code_data_and_models(
     experiment = os.environ["MLFLOW_EXPERIMENT_NAME"]
     dvflow(alice, "repro")
     dvflow(alice, "commit", "-m", "train", "--push")
-    client = _client(teammate)
+    client = teammate.client()
     run_a = _pipeline_run(client, experiment)
     run_id = run_a.info.run_id
     # The artifacts are in S3 (proxied by the server), the data in the DVC remote.
-    assert any(run_id in key for key in _s3_keys(teammate, "mlflow/"))
+    assert any(run_id in key for key in teammate.s3_keys("mlflow/"))
     digest = run_a.data.tags[f"{tags.DVC_OUT_PREFIX}models/model.pkl"]
     remote_prefix = alice.dvc("remote", "list").stdout.split()[1].split(f"{BUCKET}/")[1]
-    assert _s3_keys(teammate, f"{remote_prefix}/files/md5/{digest[:2]}/")
+    assert teammate.s3_keys(f"{remote_prefix}/files/md5/{digest[:2]}/")
 
     # B clones, restores A's run: code from git, data from S3 (B's cache is empty).
     bob = TmpDir(tmp_path / "bob")
@@ -119,7 +56,18 @@ def test_two_teammates_share_runs_code_data_and_models(
     dvflow(bob, "reproduce", run_id)
     again = client.search_runs([run_a.info.experiment_id], f"tags.`{tags.REPRODUCES}` = '{run_id}'")
     assert [r.data.tags[tags.REPRODUCED] for r in again] == ["true"]
-    # (`dvflow diff` of A's and B's runs: not on this branch yet.)
+    # B tries a smaller C from A's restored state; `dvflow diff` of A's and B's runs,
+    # both read from the server, shows what B changed and what it did.
+    bob_run = TmpDir(tmp_path / "bob-run")
+    bob_run.gen({"params.yaml": "train:\n  c: 0.001\n"})
+    run_b = json.loads(dvflow(bob_run, "repro", "--json").stdout)["parent_run_id"]
+    difference = json.loads(dvflow(bob, "diff", run_id, run_b, "--json").stdout)
+    assert (difference["a"]["run_id"], difference["b"]["run_id"]) == (run_id, run_b)
+    assert difference["params"] == {"train.c": {"old": "1.0", "new": "0.001", "diff": "modified"}}
+    model = difference["data"]["models/model.pkl"]
+    assert (model["diff"], model["old"]) == ("modified", digest)
+    # B's run was made on top of A's commit, with the change not committed yet.
+    assert difference["code"]["params.yaml"]["diff"] == "uncommitted"
 
     # A publishes the model: an MLflow model (bytes in S3 through the server) ...
     done = json.loads(
@@ -162,7 +110,7 @@ def test_without_credentials_the_server_refusal_is_said_and_none_leak(
 ) -> None:
     experiment = os.environ["MLFLOW_EXPERIMENT_NAME"]
     dvflow(alice, "repro")
-    client = _client(teammate)
+    client = teammate.client()
     found = _pipeline_run(client, experiment)
     # The password is nowhere in what the run recorded: tags, params, snapshot files.
     recorded = json.dumps([found.data.tags, found.data.params])

@@ -51,7 +51,15 @@ def sync_command(status_only: bool, as_json: bool) -> None:
         return
     from dvflow.recorder.replay import sync_spool
 
-    report = sync_spool(workspace)
+    if as_json:
+        from dvflow.cli.repro import stdout_to_stderr
+
+        # MLflow prints each run's link on stdout as a server's run ends: keep stdout
+        # for the JSON alone.
+        with stdout_to_stderr():
+            report = sync_spool(workspace)
+    else:
+        report = sync_spool(workspace)
     if as_json:
         emit_json(
             {

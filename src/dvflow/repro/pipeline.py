@@ -264,6 +264,7 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
         force_parent=options.record,
     )
     result = _result(workspace, outcome, nothing_ran)
+    result.offline = recorder.offline is not None
     if result.parent_run_id is None and not result.metrics:
         result.metrics = current
     result.waiting = sum(1 for s in waiting(project.home) if not s.in_progress)
