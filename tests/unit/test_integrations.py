@@ -105,7 +105,8 @@ def test_mlflow_limits_and_validators() -> None:
     assert not mlflow_internals.is_valid_key("../escape")
 
 
-def test_mlflow_sqlite_schema_creation(tmp_path: Path) -> None:
+def test_mlflow_sqlite_schema_creation(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    import logging
     import sqlite3
 
     db = tmp_path / "mlflow.db"
@@ -113,6 +114,9 @@ def test_mlflow_sqlite_schema_creation(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     assert version
+    # Quietly, and MLflow's logger is left as it was.
+    assert "database tables" not in capfd.readouterr().err
+    assert logging.getLogger("mlflow.store.db.utils").level == logging.NOTSET
 
 
 @pytest.mark.parametrize("module", [dvc_internals, mlflow_internals])

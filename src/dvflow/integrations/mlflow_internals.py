@@ -7,6 +7,7 @@ here, so that an MLflow upgrade that changes one fails a test, not a user's run.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 # MLflow's limits (mlflow.utils.validation), read from the installed MLflow.
@@ -45,10 +46,21 @@ def is_valid_key(key: str) -> bool:
     )
 
 
+_DB_LOGGER = "mlflow.store.db.utils"
+
+
 def create_sqlite_schema(uri: str, artifacts: Path) -> None:
     """Create and migrate the schema of a SQLite store (``mlflow.store.tracking.
     sqlalchemy_store.SqlAlchemyStore``, which runs MLflow's migrations on open)."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    store = SqlAlchemyStore(uri, artifacts.as_uri())
-    store.engine.dispose()
+    # Its "Creating initial MLflow database tables..." lines say nothing a user of
+    # dvflow needs: the store is dvflow's to create.
+    logger = logging.getLogger(_DB_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        store = SqlAlchemyStore(uri, artifacts.as_uri())
+        store.engine.dispose()
+    finally:
+        logger.setLevel(level)
