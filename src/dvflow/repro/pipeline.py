@@ -16,6 +16,7 @@ then the store is prepared and the recorder told to open it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -142,14 +143,30 @@ def _go_offline(workspace: Workspace, recorder: RecorderLink, reason: str) -> st
     workspace.keep_store_out_of_git()
     folder = spool_dir(workspace.project.home)
     local = Target(f"sqlite:///{folder / SCRIPTS_DB}", workspace.experiment, folder / "artifacts")
-    open_session(local)  # created now, before scripts could race to create it
+    with _quiet_mlflow():  # its "Creating initial MLflow database tables" is not news
+        open_session(local)  # created now, before scripts could race to create it
     sys.stderr.write(
         f"dvflow: warning: the tracking store {display_uri(workspace.tracking_uri)} cannot be "
-        f"reached ({reason}); the pipeline runs and its records wait in "
-        f"{SPOOL_DIR.as_posix()}/: run 'dvflow sync' once the store is back.\n"
+        f"reached ({reason}); the pipeline runs and its records wait in the spool "
+        f"({SPOOL_DIR.as_posix()}/): run 'dvflow sync' once the store is back.\n"
     )
     sys.stderr.flush()
     return local.tracking_uri
+
+
+@contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """MLflow's INFO lines off: the spool's own store is dvflow's business, and the
+    user is told about the spool in one line."""
+    import mlflow  # noqa: F401  (configures its loggers on import: before ours)
+
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _prepare(workspace: Workspace, recorder: RecorderLink) -> str:
@@ -264,6 +281,7 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
         force_parent=options.record,
     )
     result = _result(workspace, outcome, nothing_ran)
+    result.announced = recorder.offline is not None
     if result.parent_run_id is None and not result.metrics:
         result.metrics = current
     result.waiting = sum(1 for s in waiting(project.home) if not s.in_progress)
