@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -231,13 +232,23 @@ def log_metrics(
     - a value that is not a number (a string, None, a list, a bool) is skipped with a
       ``DvflowWarning`` naming it; MLflow raises ``MlflowException`` for the whole
       batch (and logs a bool as 0 or 1);
+    - a name MLflow refuses (``precision@5``, ``f1(macro)``) is logged under the name
+      the recorder gives it (``precision_5``, with the tag
+      ``dvflow.metric_name.precision_5`` = ``precision@5``), or kept in the artifact
+      ``dvflow/metrics_overflow/`` when it cannot be mapped; MLflow raises for the batch;
     - with no active run (and no ``run_id``), a dvflow run is started and recorded
-      (``start_run()``), where MLflow starts a bare one.
+      (``start_run()``), where MLflow starts a bare one;
+    - the metrics are written before it returns, whatever ``synchronous`` says (kept
+      for ``mlflow.log_metrics``'s signature).
 
     Example:
         >>> dvflow.log_metrics({"acc": 0.93, "loss": {"train": 0.1}}, step=3)  # doctest: +SKIP
+        >>> dvflow.log_metrics({"precision@5": 0.5})  # logged as precision_5  # doctest: +SKIP
     """
     import mlflow
+    from mlflow.entities import Metric
+
+    from dvflow.tracking.writer import log_metrics as write_metrics
 
     numbers: dict[str, float] = {}
     for key, value in flatten(metrics).items():
@@ -247,10 +258,13 @@ def log_metrics(
             )
             continue
         numbers[key] = float(value)
-    if run_id is None:
-        _ensure_run()
-    mlflow.log_metrics(
-        numbers, step=step, synchronous=synchronous, run_id=run_id, timestamp=timestamp
+    target = run_id or _ensure_run()
+    # As MLflow's own: the current time in milliseconds, step 0 by default.
+    when = int(time.time() * 1000) if timestamp is None else timestamp
+    write_metrics(
+        mlflow.MlflowClient(),
+        target,
+        [Metric(key, value, when, step or 0) for key, value in numbers.items()],
     )
 
 

@@ -103,13 +103,7 @@ def repro_command(
         _print_summary(result)
     for warning in [] if verbosity.is_quiet() else result.warnings:
         click.echo(f"dvflow: warning: {warning}", err=True)
-    if result.spooled and result.offline:
-        # The outcome, not a second warning: why was said once, before the first stage.
-        click.echo(
-            "dvflow: its records wait in the spool: run 'dvflow sync' once the store is back.",
-            err=True,
-        )
-    elif result.spooled:
+    if result.spooled and not result.announced:
         click.echo(
             f"dvflow: warning: the pipeline succeeded; its records wait in the spool "
             f"({result.tracking_error}): run 'dvflow sync' once the store is back.",

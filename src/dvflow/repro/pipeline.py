@@ -145,8 +145,8 @@ def _go_offline(workspace: Workspace, recorder: RecorderLink, reason: str) -> st
     open_session(local)  # created now, before scripts could race to create it
     sys.stderr.write(
         f"dvflow: warning: the tracking store {display_uri(workspace.tracking_uri)} cannot be "
-        f"reached ({reason}); the pipeline runs and its records wait in "
-        f"{SPOOL_DIR.as_posix()}/: run 'dvflow sync' once the store is back.\n"
+        f"reached ({reason}); the pipeline runs and its records wait in the spool "
+        f"({SPOOL_DIR.as_posix()}/): run 'dvflow sync' once the store is back.\n"
     )
     sys.stderr.flush()
     return local.tracking_uri
@@ -264,7 +264,7 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
         force_parent=options.record,
     )
     result = _result(workspace, outcome, nothing_ran)
-    result.offline = recorder.offline is not None
+    result.announced = recorder.offline is not None
     if result.parent_run_id is None and not result.metrics:
         result.metrics = current
     result.waiting = sum(1 for s in waiting(project.home) if not s.in_progress)

@@ -23,8 +23,9 @@ class ReproResult:
     warnings: list[str] = field(default_factory=list)
     # The journal that waits for `dvflow sync` (the store did not get this invocation).
     spooled: str | None = None
-    # The store could not be reached from the start: a warning said so before any stage.
-    offline: bool = False
+    # Whether the spool was announced before the first stage ran (the store could not
+    # be reached then): its one warning line is printed already.
+    announced: bool = False
     # Journals of earlier invocations still waiting for `dvflow sync`.
     waiting: int = 0
 

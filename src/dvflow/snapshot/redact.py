@@ -11,8 +11,9 @@ a stage's stderr, a command, a requirements file):
   ``token: x``, ``export API_KEY=x``, ``"client_secret": "x"``, ``?token=x``);
 - private-key blocks and credentials of well-known shapes (``AKIA...``, ``ghp_...``).
 
-Every pattern is matched in time linear in the text (10 MB in well under a second): a
-pattern may only start where a word starts, and never rescans what it consumed.
+Redaction takes time linear in the text (10 MB of config-like text in about 0.3 s,
+``benchmarks/redaction.py``): every pattern starts with a literal, found by the regex
+engine's fast search, and looks ahead only a bounded way (see ``_FINDERS``).
 Environment variables whose names look secret are left out of the environment record
 (their names included), and credential files out of ``git.diff``, by name and content.
 """
@@ -42,66 +43,105 @@ _NOT_SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 
-# Redaction is driven by literal hits: each literal below is found with one fast scan
-# of the lower-cased text, and only the few characters around a hit are examined, with
-# anchored patterns. Nothing is rescanned: a pattern allowed to start anywhere made
-# 200k characters take 31 s.
-_LITERALS = (
-    "://", "authorization", "bearer", "pass", "pwd", "secret", "token", "key",
-    "credential", "auth", "sas", "sig", "connection", "-----begin", "akia",
-    "github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "sk-", "aiza", "glpat-",
-)  # fmt: skip
-_FINDERS = [(literal, re.compile(re.escape(literal))) for literal in _LITERALS]
+# Redaction is driven by literals. Each literal has one finder, a pattern that starts
+# with the literal (found by the regex engine's fast literal search in the lower-cased
+# text) and then checks in lookarounds, in C, what makes a hit a credential: no word
+# before a prefix, a separator after a key, userinfo after `://`. Ordinary text
+# (`keys`, `tokenizer`, `https://host/`) costs no Python at all, and a credential a few
+# operations: 10 MB of config-like text take a fraction of a second. A finder consumes
+# only its literal, as a plain search does (what follows may hold the next hit), and
+# looks ahead only as far as no other hit of its own can start (a value is read in
+# Python, for the hits outside a secret already found): nothing is rescanned (a
+# pattern allowed to start anywhere once made 200k characters take 31 s). A lookbehind
+# goes after its literal: before it, it would cost the fast search (10x).
+_NOT_AFTER_WORD = r"(?<![\w-]LITERAL)"
 # A value longer than this is redacted up to here (bounds the work per hit).
 _MAX_VALUE = 65_536
-_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
-_USERINFO = re.compile(r"[^/?#\s]{0,65536}@")
+# Credentials of well-known shapes: prefix -> the rest.
+_SHAPES = {
+    "akia": r"[0-9a-z]{16}",
+    "github_pat_": r"\w{20,200}",
+    "ghp_": r"[a-z0-9]{30,200}",
+    "gho_": r"[a-z0-9]{30,200}",
+    "ghu_": r"[a-z0-9]{30,200}",
+    "ghs_": r"[a-z0-9]{30,200}",
+    "ghr_": r"[a-z0-9]{30,200}",
+    "xox": r"[abprs]-[\w-]{10,200}",
+    "sk-": r"[a-z0-9_-]{20,200}",
+    "aiza": r"[0-9a-z_-]{35}",
+    "glpat-": r"[\w-]{20,200}",
+}
+# How a hit's secret is found: its span is the finder's group 1 (USERINFO, removed;
+# SPAN), or runs from the literal to the group's end (WHOLE); or it is read after the
+# literal (AUTHORIZATION, KEY).
+_USERINFO, _SPAN, _WHOLE, _AUTHORIZATION, _KEY = range(5)
+# Literal -> (what follows it, how its secret is found).
+_OTHER_FINDERS = {
+    # userinfo after a scheme: it holds no `/`, so no other `://`
+    "://": (r"(?<=[a-z0-9+.\-]://)(?=([^/?#\s]{0,65536}@))", _USERINFO),
+    "authorization": (_NOT_AFTER_WORD + r"(?=[\"']?[ \t]*[:=])", _AUTHORIZATION),
+    # the token holds no space, so no other `bearer `
+    "bearer": (_NOT_AFTER_WORD + r"(?=[ \t]+([a-z0-9._~+/=-]{4,65536}))", _SPAN),
+    # A private-key block, bounded: a header without its footer ends the match there.
+    "-----begin": (
+        r"(?=( [a-z0-9 ]{0,40}private key-----(?:[^-]{0,20000}-----end [a-z0-9 ]{0,40}"
+        r"private key-----)?))",
+        _WHOLE,
+    ),
+    **{p: (_NOT_AFTER_WORD + f"(?=({rest}))", _WHOLE) for p, rest in _SHAPES.items()},
+}
 _AUTHORIZATION_VALUE = re.compile(
     r"[\"']?[ \t]*[:=][ \t]*[\"']?(?:(?:bearer|basic|token|digest|negotiate)[ \t]+)?"
     r"([^\s\"',;]{1,65536})"
 )
-_BEARER_VALUE = re.compile(r"[ \t]+([a-z0-9._~+/=-]{4,65536})")
-# After a secret-looking key: the separator and the value (one quoted string or word).
-_SEPARATOR_VALUE = re.compile(
-    r"[\"']?[ \t]*(?:=(?!=)|:(?![:/]))[ \t]*"
-    r"(?P<value>\"[^\"\n]{0,4096}\"|'[^'\n]{0,4096}'|[^\s\"',;&]{1,65536})?"
+# The words that end a secret key, by the literal they start with, and what must come
+# before them. `pass`, `pwd`, `auth`, `sas` and `sig` must start the key or follow a
+# separator (not `bypass`, `oauth`); `key` must follow api/access/private/account/secret;
+# tokenizer settings (`pad_token`) are not secrets.
+_SEPARATOR = r"[\"']?[ \t]*(?:=(?!=)|:(?![:/]))"
+_KEY_OWNERS = (
+    "(?:"
+    + "|".join(
+        f"(?<={owner}{joint}key)"
+        for owner in ("api", "access", "private", "account", "secret")
+        for joint in ("", "_", "-")
+    )
+    + ")"
 )
-# Words that end a secret key, and what must come before them. `pass`, `pwd`, `auth`,
-# `sas` and `sig` must start the key or follow a separator (not `bypass`, `oauth`);
-# `key` must follow api/access/private/account/secret; tokenizer settings
-# (`pad_token`) are not secrets.
-_KEY_WORDS = re.compile(
-    r"password|passwd|passphrase|secret|credentials?|connection[_-]?string|token|"
-    r"(?<=api)key|(?<=api[_-])key|(?<=access)key|(?<=access[_-])key|(?<=private)key|"
-    r"(?<=private[_-])key|(?<=account)key|(?<=account[_-])key|(?<=secret)key|"
-    r"(?<=secret[_-])key|(?<![a-z0-9])(?:pass|pwd|auth|sas|sig)"
-)
-# Cheap first test of a hit: the characters that may follow a key.
-_AFTER_KEY = frozenset("\"' \t:=")
-_WORD_LENGTHS = {"pa": 4, "pw": 3, "se": 6, "cr": 10, "co": 10, "to": 5, "ke": 3}
-_WORD_LENGTHS.update({"au": 4, "sa": 3, "si": 3})
 _NOT_SECRET_TOKENS = ("pad_", "eos_", "bos_", "unk_", "cls_", "sep_", "mask_")
-# What may come before a key at the start of a config line: a diff marker, indentation,
-# `export`, an opening quote. The value is then the rest of the line.
-_LINE_LEAD = re.compile(r"[+\- ]?[ \t]*(?:export[ \t]+)?[\"']?")
-_QUOTED = re.compile(r"([\"'])(.*)\1,?")
-# Credentials of well-known shapes, after their literal prefix (prefix -> rest).
-_SHAPES = {
-    "akia": re.compile(r"[0-9a-z]{16}"),
-    "github_pat_": re.compile(r"\w{20,200}"),
-    "ghp_": re.compile(r"[a-z0-9]{30,200}"),
-    "xox": re.compile(r"[abprs]-[\w-]{10,200}"),
-    "sk-": re.compile(r"[a-z0-9_-]{20,200}"),
-    "aiza": re.compile(r"[0-9a-z_-]{35}"),
-    "glpat-": re.compile(r"[\w-]{20,200}"),
-    # A private-key block, bounded: a header without its footer ends the match there.
-    "-----begin": re.compile(
-        r" [a-z0-9 ]{0,40}private key-----(?:[^-]{0,20000}-----end [a-z0-9 ]{0,40}"
-        r"private key-----)?"
-    ),
+_KEY_WORDS = {
+    "pass": r"pass(?:word|wd|phrase|(?<![a-z0-9]pass))",
+    "secret": "secret",
+    "credential": "credentials?",
+    "connection": "connection[_-]?string",
+    "token": "token" + "".join(f"(?<!{prefix}token)" for prefix in _NOT_SECRET_TOKENS),
+    "key": "key" + _KEY_OWNERS,
+    **{word: f"{word}(?<![a-z0-9]{word})" for word in ("pwd", "auth", "sas", "sig")},
 }
-for _prefix in ("gho_", "ghu_", "ghs_", "ghr_"):
-    _SHAPES[_prefix] = _SHAPES["ghp_"]
+# After a secret key: the separator, then the value (one quoted string or word).
+_SEPARATOR_VALUE = re.compile(
+    _SEPARATOR + r"[ \t]*(?P<value>\"[^\"\n]{0,4096}\"|'[^'\n]{0,4096}'|[^\s\"',;&]{1,65536})?"
+)
+_FINDERS: list[tuple[re.Pattern[str], int]] = [
+    *(
+        (re.compile(re.escape(literal) + after.replace("LITERAL", re.escape(literal))), how)
+        for literal, (after, how) in _OTHER_FINDERS.items()
+    ),
+    *(
+        # `key`'s separator first: it rules out most hits at once
+        (re.compile(f"key(?={_SEPARATOR}){_KEY_OWNERS}"), _KEY)
+        if literal == "key"
+        else (re.compile(f"(?:{words})(?={_SEPARATOR})"), _KEY)
+        for literal, words in _KEY_WORDS.items()
+    ),
+]
+_KEY_WORD = re.compile("|".join(f"(?:{words})" for words in _KEY_WORDS.values()))
+# A key that starts a config line, after what may come before it: a diff marker,
+# indentation, `export`, an opening quote (at most _MAX_LEAD characters). Its value is
+# then the rest of the line.
+_LINE_KEY = re.compile(r"[+\- ]?[ \t]*(?:export[ \t]+)?[\"']?(?P<key>[\w.-]{0,128})")
+_MAX_LEAD = 64
+_QUOTED = re.compile(r"([\"'])(.*)\1,?")
 _CREDENTIAL_CONTENT = re.compile(
     r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----|PuTTY-User-Key-File-\d|"
     r"\"type\"[ \t]*:[ \t]*\"service_account\"|\"private_key(?:_id)?\"[ \t]*:"
@@ -207,94 +247,66 @@ def _strip_userinfo(text: str) -> str:
     return _replace(text, [s for s in _secrets(_lower(text)) if s[2] == ""])
 
 
-def _word_before(low: str, pos: int) -> bool:
-    return pos > 0 and (low[pos - 1].isalnum() or low[pos - 1] in "_-")
-
-
-def _url(low: str, pos: int) -> tuple[int, int, str] | None:
-    if pos == 0 or low[pos - 1] not in _SCHEME_CHARS:
-        return None
-    match = _USERINFO.match(low, pos + 3)
-    return (pos + 3, match.end(), "") if match else None
-
-
-def _after(pattern: re.Pattern[str], low: str, pos: int) -> tuple[int, int, str] | None:
-    match = pattern.match(low, pos)
-    return (*match.span(1), REDACTED) if match else None
-
-
-def _shape(literal: str, low: str, pos: int) -> tuple[int, int, str] | None:
-    if literal != "-----begin" and _word_before(low, pos):
-        return None
-    match = _SHAPES[literal].match(low, pos + len(literal))
-    return (pos, match.end(), REDACTED) if match else None
-
-
-def _pair(low: str, pos: int) -> tuple[int, int, str] | None:
-    """The secret of ``<key> = <value>`` where the key ends with a secret word at
-    ``pos``: the rest of the line when the key starts a config line, else one word or
+def _pair(low: str, pos: int, end: int) -> tuple[int, int, str] | None:
+    """The secret of ``<key> = <value>`` where ``low[pos:end]`` is a secret key's last
+    word: the rest of the line when the key starts a config line, else one word or
     quoted string."""
-    end = pos + _WORD_LENGTHS.get(low[pos : pos + 2], 0)
-    if low.startswith(("word", "wd"), end):
-        end += 4 if low[end] == "w" and low[end + 1] == "o" else 2
-    elif low.startswith(("phrase", "s"), end):
-        end += 6 if low[end] == "p" else 1
-    elif low.startswith(("string", "_string", "-string"), end):
-        end += 6 if low[end] == "s" else 7
-    if low[end : end + 1] not in _AFTER_KEY:
-        return None  # most hits: `keys`, `tokenizer`, `passes`
-    word = _KEY_WORDS.match(low, pos)
-    if word is None or (word.group() == "token" and low.endswith(_NOT_SECRET_TOKENS, 0, pos)):
-        return None
-    match = _SEPARATOR_VALUE.match(low, word.end())
+    match = _SEPARATOR_VALUE.match(low, end)
     if match is None:
         return None
-    key_start, floor = pos, max(0, pos - 128)
-    while key_start > floor and (low[key_start - 1].isalnum() or low[key_start - 1] in "_.-"):
-        key_start -= 1
-    newline = low.rfind("\n", max(0, key_start - 64), key_start)
-    line_start = newline + 1 if newline >= 0 else (0 if key_start <= 64 else -1)
     value = match.group("value")
-    value_start = match.end() - len(value or "")
-    if line_start >= 0 and _LINE_LEAD.fullmatch(low, line_start, key_start):
+    value_start = match.start("value") if value else match.end()
+    # Does the key start a config line? Only a key of at most 128 characters after at
+    # most _MAX_LEAD characters can, hence the bounded search for the line's start.
+    newline = low.rfind("\n", max(0, pos - 128 - _MAX_LEAD), pos)
+    line_start = newline + 1 if newline >= 0 else (0 if pos <= 128 + _MAX_LEAD else -1)
+    key = _LINE_KEY.fullmatch(low, line_start, pos) if line_start >= 0 else None
+    if key is not None and key.start("key") - line_start <= _MAX_LEAD:
         line_end = low.find("\n", value_start, value_start + _MAX_VALUE)
         value = low[value_start : value_start + _MAX_VALUE if line_end < 0 else line_end]
         value = value.rstrip()
     if not value:
         return None
-    quoted = _QUOTED.fullmatch(value)
+    quoted = _QUOTED.fullmatch(value) if value[0] in "\"'" else None
     if quoted:
         return value_start + 1, value_start + 1 + len(quoted.group(2)), REDACTED
     return value_start, value_start + len(value), REDACTED
 
 
-def _secret(literal: str, low: str, pos: int) -> tuple[int, int, str] | None:
-    if literal == "://":
-        return _url(low, pos)
-    if literal == "authorization":
-        return None if _word_before(low, pos) else _after(_AUTHORIZATION_VALUE, low, pos + 13)
-    if literal == "bearer":
-        return None if _word_before(low, pos) else _after(_BEARER_VALUE, low, pos + 6)
-    if literal in _SHAPES:
-        return _shape(literal, low, pos)
-    return _pair(low, pos)
-
-
 def _secrets(low: str) -> list[tuple[int, int, str]]:
     """(start, end, replacement) of every credential in ``low``, in order, disjoint."""
-    hits = sorted(
-        (match.start(), literal) for literal, finder in _FINDERS for match in finder.finditer(low)
-    )
-    found: list[tuple[int, int, str]] = []
+    # Per hit: (position, how, two numbers): the secret's span (USERINFO, SPAN, WHOLE),
+    # or the end of the literal and -1 (AUTHORIZATION, KEY). Sorted by position, then `how`.
+    hits: list[tuple[int, int, int, int]] = []
+    finders_hit = 0
+    for finder, how in _FINDERS:
+        if how in (_USERINFO, _SPAN):
+            found = [(m.start(), how, *m.span(1)) for m in finder.finditer(low)]
+        elif how == _WHOLE:
+            found = [(m.start(), how, m.start(), m.end(1)) for m in finder.finditer(low)]
+        else:
+            found = [(m.start(), how, m.end(), -1) for m in finder.finditer(low)]
+        if found:
+            hits += found
+            finders_hit += 1
+    if finders_hit > 1:  # one finder's hits are in order already
+        hits.sort()
+    secrets: list[tuple[int, int, str]] = []
     done = 0
-    for pos, literal in hits:
+    for pos, how, start, end in hits:
         if pos < done:
             continue  # inside a secret already found
-        secret = _secret(literal, low, pos)
+        if how == _KEY:
+            secret = _pair(low, pos, start)
+        elif how == _AUTHORIZATION:
+            value = _AUTHORIZATION_VALUE.match(low, start)
+            secret = (*value.span(1), REDACTED) if value else None
+        else:
+            secret = (start, end, "" if how == _USERINFO else REDACTED)
         if secret is not None and secret[1] > secret[0]:
-            found.append(secret)
+            secrets.append(secret)
             done = secret[1]
-    return found
+    return secrets
 
 
 def _replace(text: str, found: list[tuple[int, int, str]]) -> str:
@@ -332,9 +344,8 @@ def is_secret_key(key: str) -> bool:
     """
     last = re.split(r"[.:]", key)[-1].lower()
     return any(
-        _pair(f"{last}=x", match.start()) is not None
-        for match in _KEY_WORDS.finditer(last)
-        if match.end() == len(last)
+        match.end() == len(last) and _pair(f"{last}=x", match.start(), match.end()) is not None
+        for match in _KEY_WORD.finditer(last)
     )
 
 

@@ -38,6 +38,12 @@ _SQLITE = "sqlite:///"
 _REFUSALS = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
+# How long a read of a SQLite store waits for another process's lock (a long write, a
+# backup) before it fails, as MLflow's own writes do: a store busy for seconds is
+# waited for, not reported unusable.
+SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
 def default_tracking_uri(project: Project) -> str:
     """The embedded store of ``project``."""
     return f"{_SQLITE}{project.home / DEFAULT_DB}"
@@ -89,7 +95,9 @@ def _sqlite_row(db: Path, sql: str, *args: str) -> tuple[Any, ...] | None:
     if not db.is_file() or db.stat().st_size == 0:
         return None
     try:
-        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+        with contextlib.closing(
+            sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
+        ) as conn:
             row: tuple[Any, ...] | None = conn.execute(sql, args).fetchone()
             return row
     except sqlite3.Error:
@@ -322,7 +330,9 @@ def _writable(path: Path) -> bool:
 def _schema_of(uri: str, db: Path) -> tuple[set[str], str | None]:
     """The tables of a SQLite database and its Alembic revision (None: not stamped)."""
     try:
-        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+        with contextlib.closing(
+            sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
+        ) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             if "alembic_version" not in tables:
                 return tables, None
