@@ -4,10 +4,11 @@
 # (.venv-compat-oldest, .venv-compat-newest), installed from the package index.
 #
 # The subset covers every DVC and MLflow internal dvflow uses
-# (tests/unit/test_integrations.py exercises each function of the two adapters) and the
-# public APIs through the paths users take: `dvflow repro` end to end, the in-script API
-# under `dvc repro`, metrics and plots read by DVC's own API, the tracking store, the
-# CLI's conventions. See docs/cli.md, "Versions".
+# (tests/unit/test_integrations.py exercises each function of the two adapters,
+# tests/func/test_fast_listing.py the SQL tables read without mlflow) and the public
+# APIs through the paths users take: `dvflow repro` end to end, the in-script API under
+# `dvc repro`, metrics and plots read by DVC's own API, the tracking store.
+# See docs/cli.md, "Versions".
 #
 # Usage: bash scripts/compat.sh [oldest|newest]...   (default: both)
 # Environment: DVFLOW_COMPAT_OLDEST_PYTHON (default: python3.10, else pyenv's 3.10),
@@ -21,12 +22,11 @@ OLDEST_PINS=("dvc==3.66.0" "mlflow==3.0.0")
 NEWEST_PINS=("dvc>=3.66,<4" "mlflow>=3.0,<4")
 SUBSET=(
     tests/unit
+    tests/func/test_fast_listing.py
     tests/func/test_repro.py
     tests/func/test_run_api.py
     tests/func/test_results_dvc.py
     tests/func/test_store.py
-    tests/func/test_conventions.py
-    tests/func/test_repro_options.py
 )
 
 find_python310() {
