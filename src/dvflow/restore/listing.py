@@ -138,8 +138,8 @@ def filters(query: RunQuery) -> list[str]:
 
     >>> for f in filters(RunQuery(stage="train", data="data/raw.csv")):
     ...     print(f)
-    tags.`dvc.stage` = 'train' AND tags.`dvc.dep.data/raw.csv` IS NOT NULL
-    tags.`dvc.stage` = 'train' AND tags.`dvc.out.data/raw.csv` IS NOT NULL
+    tags.`dvc.stage` = 'train' AND tags.`dvc.dep.data/raw.csv` LIKE '%'
+    tags.`dvc.stage` = 'train' AND tags.`dvc.out.data/raw.csv` LIKE '%'
     """
     common: list[str] = []
     if query.stage:
@@ -150,10 +150,8 @@ def filters(query: RunQuery) -> list[str]:
         common.append(f"attributes.status = {_literal(query.status.upper(), 'status')}")
     alternatives: list[list[str]] = []
     if query.data:
-        if query.data_hash:
-            value = f"LIKE {_literal(query.data_hash + '%', 'hash')}"
-        else:
-            value = "IS NOT NULL"
+        # Any version: LIKE '%' (MLflow 3.0 has no IS NOT NULL for tags).
+        value = f"LIKE {_literal((query.data_hash or '') + '%', 'hash')}"
         alternatives.append(
             [
                 f"{_tag(prefix + query.data)} {value}"
