@@ -75,6 +75,7 @@ class Workspace:
             sqlite_artifacts(db) if db is not None else None,
         )
         self._session: Session | None = None
+        self._excluded = False
 
     @classmethod
     def find(
@@ -119,7 +120,11 @@ class Workspace:
     def keep_store_out_of_git(self) -> None:
         """List dvflow's local files inside the project in ``.git/info/exclude``: a SQLite
         store (with its lock and artifacts) and dvflow's own state, so that they never make
-        the tree dirty nor change its fingerprint. Nothing of the user's is changed."""
+        the tree dirty nor change its fingerprint. Nothing of the user's is changed.
+        Done once per workspace (``prepare`` and ``session`` both need it)."""
+        if self._excluded:
+            return
+        self._excluded = True
         patterns = [f"{STATE_DIR.as_posix()}/"]
         db = sqlite_path(self.target.tracking_uri)
         home = self.project.home.resolve()
