@@ -32,6 +32,7 @@ from dvflow.errors import (
     PipelineFailedError,
     ProjectInputError,
     StoreUnreachableError,
+    explain,
     one_line,
 )
 from dvflow.recorder.link import RecorderLink
@@ -331,16 +332,8 @@ def _recording(result: ReproResult) -> str:
 
 
 def _explain(failure: BaseException | None) -> str:
-    """DVC's error with its root cause: 'failed to reproduce 'train': <why>'."""
-    if failure is None:
-        return "a stage failed"
-    message = one_line(failure)
-    cause = failure
-    while cause.__cause__ is not None:
-        cause = cause.__cause__
-    if cause is not failure:
-        message += f": {one_line(cause)}"
-    return message.rstrip(".")
+    """DVC's error with its causes: 'failed to reproduce 'train': <why>'."""
+    return "a stage failed" if failure is None else explain(failure)
 
 
 def _result(workspace: Workspace, outcome: PipelineOutcome, nothing_ran: bool) -> ReproResult:
