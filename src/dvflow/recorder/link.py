@@ -3,13 +3,15 @@
 Starting the process is cheap; it imports mlflow on its own core while DVC goes on, and
 opens the store only when it gets its ``Start`` message (so that nothing is created for
 a project whose ``dvc.yaml`` turns out to be broken). Sending a message writes one line
-to a pipe: it does not wait for MLflow.
+to a pipe: it does not wait for MLflow, with one exception: as a stage's command starts,
+dvflow waits for its run to be created (``started``), so that the command gets its id.
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import queue
 import subprocess
 import sys
 import threading
@@ -27,6 +29,8 @@ from dvflow.recorder.protocol import (
     PipelineOutcome,
     ProtocolError,
     StageOutcome,
+    StageRun,
+    StageStarted,
     StageStatus,
     Start,
     decode,
@@ -45,6 +49,10 @@ if TYPE_CHECKING:
 # parent run takes a second or two; a store locked by another process is retried by
 # MLflow for a while. Past this, the user gets the pipeline's outcome and a clear error.
 ANSWER_TIMEOUT_S = 300.0
+# How long a stage's command waits for its run to be created: the recorder may still be
+# writing the previous stage's run. Past this the command starts without it (a run
+# its script creates is then made a child of the stage's run).
+STAGE_RUN_TIMEOUT_S = 30.0
 
 
 def _user() -> str | None:
@@ -79,6 +87,11 @@ class RecorderLink:
         self.offline: str | None = None
         # Where the recorder's own messages go (default: this process's stderr).
         self.stderr_fd: int | None = None
+        # Sample system metrics into each running stage's run (setting system_metrics).
+        self.system_metrics = workspace.settings.system_metrics
+        # The recorder's reply lines, read by a thread (None: its output ended).
+        self._replies: queue.Queue[str | None] | None = None
+        self._held: list[str] = []  # read while waiting for another reply
 
     @property
     def pid(self) -> int | None:
@@ -122,6 +135,7 @@ class RecorderLink:
                 started_at=self.started_at,
                 user=_user(),
                 run_name=self.run_name,
+                system_metrics=self.system_metrics,
             )
         )
         for earlier in self.outcomes:
@@ -152,6 +166,55 @@ class RecorderLink:
             stdin, self.process.stdin = self.process.stdin, None
             with contextlib.suppress(OSError, ValueError):
                 stdin.close()
+
+    def started(self, message: StageStarted) -> str | None:
+        """Tell the recorder a stage's command starts; its run's id, once created
+        (None: offline, no recorder, or no reply within ``STAGE_RUN_TIMEOUT_S``)."""
+        if not self._opened:
+            return None  # offline (or dry): the stage's outcome makes its run later
+        self._journaled(message)
+        if self.offline is not None or self.process is None:
+            return None
+        deadline = time.monotonic() + STAGE_RUN_TIMEOUT_S
+        while (line := self._reply(deadline - time.monotonic())) is not None:
+            try:
+                reply = decode(line)
+            except ProtocolError:
+                continue
+            if isinstance(reply, StageRun):
+                if reply.address == message.address:
+                    return reply.run_id
+                continue  # the late reply to an earlier stage that stopped waiting
+            self._held.append(line)  # the Answer of a recorder that failed: finish()'s
+            return None
+        return None
+
+    def _reply(self, timeout: float) -> str | None:
+        """The recorder's next line, within ``timeout`` seconds (None: none came, or its
+        output ended)."""
+        if self._held:
+            return self._held.pop(0)
+        if self.process is None or self.process.stdout is None or timeout <= 0:
+            return None
+        if self._replies is None:
+            replies: queue.Queue[str | None] = queue.Queue()
+            stdout = self.process.stdout
+
+            def pump() -> None:
+                with contextlib.suppress(OSError, ValueError):
+                    for line in iter(stdout.readline, ""):
+                        replies.put(line)
+                replies.put(None)
+
+            threading.Thread(target=pump, daemon=True, name="dvflow-recorder-replies").start()
+            self._replies = replies
+        try:
+            line = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if line is None:
+            self._replies.put(None)  # ended for every later reader too
+        return line
 
     def record(self, outcome: StageOutcome) -> None:
         """Hand a stage's outcome to the recorder; returns at once."""
@@ -273,27 +336,26 @@ class RecorderLink:
             self.process.wait(timeout=0.5)
 
     def _answer(self, timeout: float = ANSWER_TIMEOUT_S) -> Answer:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
         process = self.process
         uri = display_uri(self.workspace.target.tracking_uri)
         self._drop_stdin()
-        lines: list[str] = []
-        reader = threading.Thread(
-            target=lambda: lines.append(process.stdout.readline() if process.stdout else ""),
-            daemon=True,
-        )
-        reader.start()
-        reader.join(timeout)
-        if reader.is_alive():
+        deadline = time.monotonic() + timeout
+        answer: Message | None = None
+        while not isinstance(answer, Answer):
+            line = self._reply(deadline - time.monotonic())
+            if line is None:
+                break
+            try:
+                answer = decode(line)
+            except ProtocolError:
+                answer = None
+        if not isinstance(answer, Answer) and time.monotonic() >= deadline:
             process.kill()
             raise TrackingStoreError(
                 uri, f"the recorder process did not answer within {timeout:.0f} s and was stopped"
             )
         code = process.wait()
-        try:
-            answer = decode(lines[0]) if lines and lines[0] else None
-        except ProtocolError:
-            answer = None
         if not isinstance(answer, Answer):
             raise TrackingStoreError(
                 uri, f"the recorder process exited with code {code} without an answer"

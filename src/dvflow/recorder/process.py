@@ -7,16 +7,21 @@ that DVC's own work between stages needs. Messages arrive as JSON lines on stdin
 ``protocol.py``), in DVC's execution order; the answer is one JSON line on stdout.
 
 One parent run (``dvflow.kind=pipeline``) is created lazily, when the first stage
-actually runs, so an up-to-date pipeline leaves no run behind. If dvflow's process
-dies without saying how the pipeline ended, every run this process opened ends KILLED.
+actually runs, so an up-to-date pipeline leaves no run behind. A stage's run is created
+RUNNING as DVC starts its command (``StageStarted``, answered with its id), its step
+files streamed into it while it runs (``stream.py``), and completed when it ends
+(``StageOutcome``). If dvflow's process dies without saying how the pipeline ended,
+every run this process opened ends KILLED.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,14 +33,18 @@ from dvflow.recorder.protocol import (
     Abort,
     Answer,
     Finish,
+    Message,
     ProtocolError,
     StageOutcome,
+    StageRun,
+    StageStarted,
     StageStatus,
     Start,
     decode,
     encode,
 )
 from dvflow.recorder.spool import process_alive
+from dvflow.recorder.stream import STREAM_INTERVAL_S, StageStream
 from dvflow.tracking import schema as tags
 from dvflow.tracking.writer import (
     context_tags,
@@ -77,6 +86,10 @@ class Recorder:
         self.recorded: dict[str, str] = {}  # stage address -> run id
         self.warnings: list[str] = []
         self._pending: list[StageOutcome] = []
+        # stage address -> the run created when it started, and its step files
+        self.running: dict[str, str] = {}
+        self.streams: dict[str, StageStream] = {}
+        self._next_look = 0.0
 
     @property
     def client(self) -> MlflowClient:
@@ -96,8 +109,88 @@ class Recorder:
         for run_id in close_abandoned(self.client, self.session.experiment_id):
             self.warnings.append(f"run {run_id} was left RUNNING by a killed dvflow: ended KILLED")
 
+    def stage_started(self, started: StageStarted) -> str:
+        """Create the stage's run, RUNNING, under the parent (created now if need be);
+        its step files are streamed into it from now on. Returns the run's id."""
+        self._ensure_parent()
+        assert self.parent_run_id is not None
+        run_id = self._resumed_run(started.address) if self.resume else None
+        if run_id is None:
+            # Every tag that finds it again is set at creation: a killed invocation's
+            # run is closed by close_open_runs, or by close_abandoned (dvflow.process).
+            run_id = self.client.create_run(
+                self.session.experiment_id,
+                start_time=_ms(started.started),
+                run_name=started.address,
+                tags={
+                    **self._context(started.command or started.address),
+                    **self.base_tags,
+                    tags.INVOCATION: self.invocation,
+                    tags.DVC_STAGE: started.address,
+                    tags.KIND: tags.KIND_STAGE,
+                    tags.PARENT_RUN_ID: self.parent_run_id,
+                },
+            ).info.run_id
+        self.running[started.address] = run_id
+        self.recorded[started.address] = run_id
+        if started.streams and not self.resume:
+            self.streams[started.address] = StageStream(self.root, started.streams, started.started)
+            self._next_look = time.monotonic() + STREAM_INTERVAL_S
+        if self.start.system_metrics and not self.resume:
+            self._monitor(run_id)
+        return run_id
+
+    def _resumed_run(self, address: str) -> str | None:
+        """Replaying a journal: the stage's run if it reached the store live."""
+        for run in self._script_runs(address):
+            if run.data.tags.get(tags.PARENT_RUN_ID) == self.parent_run_id and (
+                run.data.tags.get(tags.KIND) == tags.KIND_STAGE
+            ):
+                return str(run.info.run_id)
+        return None
+
+    def _monitor(self, run_id: str) -> None:
+        """MLflow's own system metrics monitor on the stage's run, until it ends (the
+        fluent API: it is what starts and stops the monitor; stages run one at a time)."""
+        import mlflow
+
+        try:
+            mlflow.set_tracking_uri(self.start.tracking_uri)
+            mlflow.start_run(run_id=run_id, log_system_metrics=True)
+        except Exception as exc:  # a missing psutil, a refused call: the stage runs on
+            self.warnings.append(f"system metrics are not logged: {one_line(exc)}")
+
+    def _stop_monitor(self, run_id: str) -> None:
+        import mlflow
+
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == run_id:
+            # end_run stops the monitor; the run's status is set when it is recorded.
+            mlflow.end_run("RUNNING")
+
+    def look(self, *, due_only: bool = True) -> None:
+        """Log the rows the running stages' step files gained since the last look."""
+        if not self.streams or (due_only and time.monotonic() < self._next_look):
+            return
+        self._next_look = time.monotonic() + STREAM_INTERVAL_S
+        from mlflow.entities import Metric
+
+        for address, stream in self.streams.items():
+            points = stream.poll()
+            if points:
+                metrics = [Metric(p.name, p.value, p.timestamp, p.step) for p in points]
+                self._log_metrics(self.running[address], metrics)
+
+    def until_next_look(self) -> float | None:
+        """Seconds until the step files are due to be read again (None: none to read)."""
+        if not self.streams:
+            return None
+        return max(self._next_look - time.monotonic(), 0.0)
+
     def handle(self, outcome: StageOutcome) -> None:
         """Record one stage; skipped stages wait until a stage really runs."""
+        if outcome.address in self.streams:
+            self.look(due_only=False)  # the rows written since the last look
         self._pending.append(outcome)
         if self.parent_run_id is None and outcome.status is StageStatus.SKIPPED:
             return
@@ -173,8 +266,19 @@ class Recorder:
             if r.data.tags.get(tags.PARENT_RUN_ID) == self.parent_run_id
             and r.data.tags.get(tags.KIND) == tags.KIND_STAGE
         ]
-        if own:
-            run = own[0]
+        started = self.running.pop(outcome.address, None)
+        stream = self.streams.pop(outcome.address, None)
+        if started is not None and self.start.system_metrics and not self.resume:
+            self._stop_monitor(started)
+        if started is not None or own:
+            run = next((r for r in own if r.info.run_id == started), None) or (
+                own[0] if own else client.get_run(started or "")
+            )
+            # The script's own runs (a second mlflow.start_run(), or one made before
+            # the stage's run id reached it) become children of the stage's run.
+            for extra in top:
+                if extra.info.run_id != run.info.run_id:
+                    client.set_tag(extra.info.run_id, tags.PARENT_RUN_ID, run.info.run_id)
         elif top:
             run = top[0]
             # Other top-level runs of the same script become children of the stage run.
@@ -211,9 +315,13 @@ class Recorder:
         log_tags_and_params(client, run_id, stage_tags, outcome.params)
         log_data_inputs(client, run_id, outcome.versions)
         if outcome.results is not None:
-            # What the script logged itself stays as it logged it.
-            skip = set(run.data.metrics)
-            self._log_results_to(run_id, outcome.results, skip, _ms(outcome.ended))
+            # What the script logged itself stays as it logged it; of a history streamed
+            # while the stage ran, only the steps not streamed yet are logged.
+            streamed = stream.streamed if stream else {}
+            skip = set(run.data.metrics) - set(streamed)
+            self._log_results_to(
+                run_id, outcome.results, skip, _ms(outcome.ended), streamed=streamed
+            )
         if outcome.stderr_tail or outcome.error:
             text = (outcome.error or "") + "\n" + (outcome.stderr_tail or "")
             client.log_text(run_id, text.strip() + "\n", f"{tags.ARTIFACT_DIR}/{STDERR_ARTIFACT}")
@@ -222,11 +330,21 @@ class Recorder:
         if current.status != wanted:
             client.set_terminated(run_id, wanted, end_time=current.end_time or _ms(outcome.ended))
 
-    def _log_results_to(self, run_id: str, results: Results, skip: set[str], stamp: int) -> None:
+    def _log_results_to(
+        self,
+        run_id: str,
+        results: Results,
+        skip: set[str],
+        stamp: int,
+        *,
+        streamed: dict[str, set[int]] | None = None,
+    ) -> None:
         """Metrics, histories, images and plot data; a summary value whose history is
-        logged (as DVCLive writes both) is not logged a second time."""
+        logged (as DVCLive writes both) is not logged a second time, nor a step that
+        was ``streamed`` while the stage ran."""
         from mlflow.entities import Metric
 
+        streamed = streamed or {}
         metrics = [
             Metric(key, value, stamp, 0)
             for key, value in results.metrics.items()
@@ -234,7 +352,10 @@ class Recorder:
         ]
         for name, points in results.series.items():
             if name not in skip:
-                metrics += [Metric(name, value, stamp, step) for step, value in points]
+                done = streamed.get(name, set())
+                metrics += [
+                    Metric(name, value, stamp, step) for step, value in points if step not in done
+                ]
         self._log_metrics(run_id, metrics)
         for path in [*results.images, *getattr(results, "data_plots", [])]:
             rel = (
@@ -326,6 +447,31 @@ def close_abandoned(client: MlflowClient, experiment_id: str) -> list[str]:
     return closed
 
 
+def _messages(lines: Iterator[str], recorder: Recorder) -> Iterator[Message | None]:
+    """The messages of ``lines`` as they come, read by a thread so that the running
+    stages' step files are read between them; None when nothing came for a while."""
+    inbox: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in lines:
+            inbox.put(line)
+        inbox.put(None)
+
+    threading.Thread(target=pump, daemon=True, name="dvflow-recorder-input").start()
+    while True:
+        wait = recorder.until_next_look()
+        try:
+            line = inbox.get(timeout=STREAM_INTERVAL_S if wait is None else wait)
+        except queue.Empty:
+            recorder.look()
+            yield None
+            continue
+        if line is None:
+            return  # dvflow's process is gone
+        recorder.look()
+        yield decode(line)
+
+
 def _serve(lines: Iterator[str], reply: IO[str]) -> None:
     """Read messages until ``Finish`` (or end of input), write one ``Answer``."""
     from dvflow.snapshot import snapshot_from_dict
@@ -348,16 +494,29 @@ def _serve(lines: Iterator[str], reply: IO[str]) -> None:
         )
         recorder = Recorder(start, open_session(target))
         recorder.warm_up()
-        environment = read_environment(Path(start.root))
-        for line in lines:
-            message = decode(line)
+        environment = None
+        for message in _messages(lines, recorder):
+            if message is None:  # nothing to read for a while: do what can wait
+                if environment is None:
+                    environment = read_environment(Path(start.root))
+                continue
             if isinstance(message, Abort):
                 return  # nothing ran: nothing to record, nobody waits for an answer
+            if isinstance(message, StageStarted):
+                run_id = None
+                try:
+                    run_id = recorder.stage_started(message)
+                finally:  # dvflow's process waits for this line: it always gets one
+                    reply.write(encode(StageRun(message.address, run_id)) + "\n")
+                    reply.flush()
+                continue
             if isinstance(message, StageOutcome):
                 recorder.handle(message)
                 continue
             if isinstance(message, Finish):
                 status = message.status
+                if environment is None:
+                    environment = read_environment(Path(start.root))
                 snapshot = (
                     snapshot_from_dict(message.snapshot, environment) if message.snapshot else None
                 )

@@ -1,9 +1,10 @@
 """One stage at a time: the ``repro_fn`` dvflow gives DVC's ``Repo.reproduce``.
 
 ``StageRunner`` wraps DVC's own per-stage function (``_reproduce_stage``): before a stage
-it names the stage in ``MLFLOW_RUN_CONTEXT`` (through DVC's ``run_env``); after it, it
-hands the recorder the stage's outcome (status, duration, exit code, stderr tail, data
-versions, params, metrics and plots).
+it names the stage in ``MLFLOW_RUN_CONTEXT`` (through DVC's ``run_env``); as DVC starts
+the stage's command, the recorder creates the stage's run (RUNNING) and the command gets
+its id as ``MLFLOW_RUN_ID``; after it, it hands the recorder the stage's outcome
+(status, duration, exit code, stderr tail, data versions, params, metrics and plots).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from dvflow import env
 from dvflow.errors import ProjectBusyError, ProjectInputError, explain
 from dvflow.integrations.dvc_internals import RUN_CACHE_RESTORED_MESSAGE, reproduce_stage
 from dvflow.recorder.link import RecorderLink
-from dvflow.recorder.protocol import StageOutcome, StageStatus
+from dvflow.recorder.protocol import StageOutcome, StageStarted, StageStatus
 from dvflow.repro.capture import StderrTail
 from dvflow.repro.summary import log_stage_line
 from dvflow.snapshot.redact import redact_text
@@ -65,6 +66,37 @@ def _command(stage: Stage) -> str | None:
 def is_recorded(stage: Stage) -> bool:
     """Stages with a command (and imports) get a run; plain ``.dvc`` files do not."""
     return bool(getattr(stage, "cmd", None)) or bool(getattr(stage, "is_import", False))
+
+
+class StartingEnvironment(Mapping[str, str]):
+    """The ``run_env`` DVC adds to a stage command's environment, completed when DVC
+    first reads it: DVC reads it as it starts the command (``prepare_kwargs``, after the
+    stage was found changed and not restored from the run cache), so that reading is
+    the moment the stage starts. ``on_start`` then returns the variables it adds."""
+
+    def __init__(self, base: dict[str, str], on_start: Callable[[], dict[str, str]]) -> None:
+        self.base = base
+        self.on_start = on_start
+        self.resolved: dict[str, str] | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether DVC started the stage's command."""
+        return self.resolved is not None
+
+    def _env(self) -> dict[str, str]:
+        if self.resolved is None:
+            self.resolved = {**self.base, **self.on_start()}
+        return self.resolved
+
+    def __getitem__(self, key: str) -> str:
+        return self._env()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env())
+
+    def __len__(self) -> int:
+        return len(self._env())
 
 
 class StageRunner:
@@ -112,15 +144,27 @@ class StageRunner:
         self.visited.append(stage)
         # DVC adds run_env to the stage command's environment: MLflow tags every run the
         # command creates with this context, naming the invocation and the stage.
-        kwargs["run_env"] = {
-            **self.stage_env,
-            env.MLFLOW_RUN_CONTEXT: json.dumps(
-                {tags.INVOCATION: self.invocation, tags.DVC_STAGE: stage.addressing}
-            ),
-        }
+        started = time.time()
+        run_ids: list[str] = []
+
+        def on_start() -> dict[str, str]:
+            # The stage's run exists from now on; a script's mlflow.start_run() (and
+            # dvflow.start_run()) joins it through MLFLOW_RUN_ID.
+            run_id = self._started(stage, started) if is_recorded(stage) else None
+            run_ids.extend(filter(None, [run_id]))
+            return {env.MLFLOW_RUN_ID: run_id} if run_id else {}
+
+        kwargs["run_env"] = StartingEnvironment(
+            {
+                **self.stage_env,
+                env.MLFLOW_RUN_CONTEXT: json.dumps(
+                    {tags.INVOCATION: self.invocation, tags.DVC_STAGE: stage.addressing}
+                ),
+            },
+            on_start,
+        )
         self.tail.mark()
         self.watch.restored = False
-        started = time.time()
         status, exit_code, error, ret = StageStatus.RAN, None, None, None
         try:
             ret = reproduce_stage()(stage, **kwargs)
@@ -146,8 +190,23 @@ class StageRunner:
         finally:
             if is_recorded(stage) and self.busy is None:
                 with deferred_interrupts():
-                    self._report(stage, status, started, exit_code, error)
+                    run_id = run_ids[0] if run_ids else None
+                    self._report(stage, status, started, exit_code, error, run_id)
         return ret
+
+    def _started(self, stage: Stage, started: float) -> str | None:
+        """Tell the recorder the stage's command starts; the id of its run."""
+        from pathlib import Path
+
+        from dvflow.repro.stepfiles import step_series
+
+        message = StageStarted(
+            address=stage.addressing,
+            started=started,
+            command=_command(stage),
+            streams=step_series(Path(self.repo.root_dir), stage),
+        )
+        return self.recorder.started(message)
 
     def _report(
         self,
@@ -156,6 +215,7 @@ class StageRunner:
         started: float,
         exit_code: int | None,
         error: str | None,
+        run_id: str | None = None,
     ) -> None:
         """Hand the stage's outcome to the recorder (and its journal)."""
         from dvflow.snapshot.data import stage_versions
@@ -180,6 +240,7 @@ class StageRunner:
                 else None
             ),
             command=_command(stage),
+            run_id=run_id,
         )
         self.outcomes[stage.addressing] = outcome
         self.recorder.record(outcome)
