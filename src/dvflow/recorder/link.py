@@ -3,8 +3,8 @@
 Starting the process is cheap; it imports mlflow on its own core while DVC goes on, and
 opens the store only when it gets its ``Start`` message (so that nothing is created for
 a project whose ``dvc.yaml`` turns out to be broken). Sending a message writes one line
-to a pipe: it does not wait for MLflow, with one exception: as a stage's command starts,
-dvflow waits for its run to be created (``started``), so that the command gets its id.
+to a pipe: it never waits for MLflow, not even as a stage starts (its script finds its
+run through ``rendezvous.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from dvflow import env
 from dvflow.errors import TrackingStoreError, one_line
+from dvflow.project import STATE_DIR
 from dvflow.recorder.protocol import (
     Abort,
     Answer,
@@ -36,6 +38,7 @@ from dvflow.recorder.protocol import (
     decode,
     encode,
 )
+from dvflow.recorder.rendezvous import forget, run_file
 from dvflow.recorder.spool import Journal
 from dvflow.tracking.store import display_uri
 
@@ -49,10 +52,8 @@ if TYPE_CHECKING:
 # parent run takes a second or two; a store locked by another process is retried by
 # MLflow for a while. Past this, the user gets the pipeline's outcome and a clear error.
 ANSWER_TIMEOUT_S = 300.0
-# How long a stage's command waits for its run to be created: the recorder may still be
-# writing the previous stage's run. Past this the command starts without it (a run
-# its script creates is then made a child of the stage's run).
-STAGE_RUN_TIMEOUT_S = 30.0
+# Inside the project home's state folder: the run files of running invocations.
+RUNS_DIR = STATE_DIR / "runs"
 
 
 def _user() -> str | None:
@@ -92,6 +93,9 @@ class RecorderLink:
         # The recorder's reply lines, read by a thread (None: its output ended).
         self._replies: queue.Queue[str | None] | None = None
         self._held: list[str] = []  # read while waiting for another reply
+        self._stage_runs: dict[str, str | None] = {}  # StageRun replies by stage
+        # Where the stages' run ids are written for their scripts (rendezvous.py).
+        self.run_files = workspace.project.home / RUNS_DIR / invocation
 
     @property
     def pid(self) -> int | None:
@@ -167,34 +171,39 @@ class RecorderLink:
             with contextlib.suppress(OSError, ValueError):
                 stdin.close()
 
-    def started(self, message: StageStarted) -> str | None:
-        """Tell the recorder a stage's command starts; its run's id, once created
-        (None: offline, no recorder, or no reply within ``STAGE_RUN_TIMEOUT_S``)."""
-        if not self._opened:
-            return None  # offline (or dry): the stage's outcome makes its run later
+    def started(self, message: StageStarted) -> dict[str, str]:
+        """Tell the recorder a stage's command starts; returns at once. The variables
+        the command gets to find its run (``rendezvous.py``): none offline, or without
+        a recorder (the stage's outcome makes its run later)."""
+        if not self._opened or self.offline is not None or self.pid is None:
+            return {}
+        message.run_file = str(run_file(self.run_files, message.address))
         self._journaled(message)
-        if self.offline is not None or self.process is None:
-            return None
-        deadline = time.monotonic() + STAGE_RUN_TIMEOUT_S
-        while (line := self._reply(deadline - time.monotonic())) is not None:
+        return {
+            env.DVFLOW_STAGE_RUN_FILE: message.run_file,
+            env.DVFLOW_RECORDER_PID: str(self.pid),
+        }
+
+    def stage_run(self, address: str) -> str | None:
+        """The stage's run id, if the recorder said it created it by now (no wait)."""
+        while (line := self._reply(0.0, wait=False)) is not None:
             try:
                 reply = decode(line)
             except ProtocolError:
                 continue
             if isinstance(reply, StageRun):
-                if reply.address == message.address:
-                    return reply.run_id
-                continue  # the late reply to an earlier stage that stopped waiting
-            self._held.append(line)  # the Answer of a recorder that failed: finish()'s
-            return None
-        return None
+                self._stage_runs[reply.address] = reply.run_id
+            else:
+                self._held.append(line)  # the Answer of a recorder that failed
+                break
+        return self._stage_runs.get(address)
 
-    def _reply(self, timeout: float) -> str | None:
+    def _reply(self, timeout: float, *, wait: bool = True) -> str | None:
         """The recorder's next line, within ``timeout`` seconds (None: none came, or its
-        output ended)."""
-        if self._held:
+        output ended); ``wait=False``: only a line already read."""
+        if self._held and wait:
             return self._held.pop(0)
-        if self.process is None or self.process.stdout is None or timeout <= 0:
+        if self.process is None or self.process.stdout is None or (wait and timeout <= 0):
             return None
         if self._replies is None:
             replies: queue.Queue[str | None] = queue.Queue()
@@ -209,7 +218,7 @@ class RecorderLink:
             threading.Thread(target=pump, daemon=True, name="dvflow-recorder-replies").start()
             self._replies = replies
         try:
-            line = self._replies.get(timeout=timeout)
+            line = self._replies.get(timeout=timeout) if wait else self._replies.get_nowait()
         except queue.Empty:
             return None
         if line is None:
@@ -246,6 +255,7 @@ class RecorderLink:
             result_code: the code state the invocation left (the tree to commit).
             force_parent: record a parent run even if no stage ran (``--record``).
         """
+        forget(self.run_files)  # the pipeline ended: no stage's script looks for its run
         metrics = _metrics(self.outcomes, results)
         if not force_parent and all(o.status is StageStatus.SKIPPED for o in self.outcomes):
             self.abort()  # nothing ran: no run to record
@@ -323,6 +333,7 @@ class RecorderLink:
         runs), so stopping it mid-import spares a second of CPU for nothing.
         """
         self.journal.discard()
+        forget(self.run_files)
         if self.process is None:
             return
         self._send(Abort())

@@ -5,9 +5,9 @@ written here, in a separate process (``python -m dvflow.recorder.process``) star
 before DVC is even imported: it uses the machine's other core and never holds the GIL
 that DVC's own work between stages needs. Messages arrive as JSON lines on stdin (see
 ``protocol.py``), in DVC's execution order; the replies are JSON lines on stdout: one
-``StageRun`` per ``StageStarted`` (the stage's command waits for it), one ``Answer``
-at the end. What is written is ``recording.py``'s; between messages, the running
-stages' step files are read (``live.py``).
+``StageRun`` per ``StageStarted`` (its id also written where the stage's script looks,
+``rendezvous.py``), one ``Answer`` at the end. What is written is ``recording.py``'s;
+between messages, the running stages' step files are read (``live.py``).
 
 If dvflow's process dies without saying how the pipeline ended, every run this process
 opened ends KILLED.
@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from dvflow import env
 from dvflow.errors import one_line
@@ -41,8 +41,12 @@ from dvflow.recorder.protocol import (
     encode,
 )
 from dvflow.recorder.recording import Recorder
+from dvflow.recorder.rendezvous import publish
 from dvflow.recorder.stream import STREAM_INTERVAL_S
 from dvflow.workspace import Target, open_session
+
+if TYPE_CHECKING:
+    from dvflow.snapshot.environment import Environment
 
 
 def _messages(lines: Iterator[str], recorder: Recorder) -> Iterator[Message | None]:
@@ -92,11 +96,17 @@ def _serve(lines: Iterator[str], reply: IO[str]) -> None:
         )
         recorder = Recorder(start, open_session(target))
         recorder.warm_up()
-        environment = None
+        # Read while the stages run (it lists every installed distribution): a stage's
+        # run is created meanwhile, and the parent's snapshot needs it only at the end.
+        environment: list[Environment] = []
+        reader = threading.Thread(
+            target=lambda: environment.append(read_environment(Path(start.root))),
+            daemon=True,
+            name="dvflow-recorder-environment",
+        )
+        reader.start()
         for message in _messages(lines, recorder):
-            if message is None:  # nothing to read for a while: do what can wait
-                if environment is None:
-                    environment = read_environment(Path(start.root))
+            if message is None:  # nothing came for a while
                 continue
             if isinstance(message, Abort):
                 return  # nothing ran: nothing to record, nobody waits for an answer
@@ -104,7 +114,9 @@ def _serve(lines: Iterator[str], reply: IO[str]) -> None:
                 run_id = None
                 try:
                     run_id = recorder.stage_started(message)
-                finally:  # dvflow's process waits for this line: it always gets one
+                finally:  # the stage's script may wait for it: it always gets an answer
+                    if message.run_file:
+                        publish(Path(message.run_file), run_id)
                     reply.write(encode(StageRun(message.address, run_id)) + "\n")
                     reply.flush()
                 continue
@@ -113,11 +125,9 @@ def _serve(lines: Iterator[str], reply: IO[str]) -> None:
                 continue
             if isinstance(message, Finish):
                 status = message.status
-                if environment is None:
-                    environment = read_environment(Path(start.root))
-                snapshot = (
-                    snapshot_from_dict(message.snapshot, environment) if message.snapshot else None
-                )
+                reader.join()
+                read = environment[0] if environment else read_environment(Path(start.root))
+                snapshot = snapshot_from_dict(message.snapshot, read) if message.snapshot else None
                 recorder.finish(message, snapshot)
                 break
         else:

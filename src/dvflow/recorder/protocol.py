@@ -8,7 +8,8 @@ lines are meant to be kept on disk (an offline spool), so every field is plain d
 Messages, in order: one ``Start``; per stage, a ``StageStarted`` when DVC runs its
 command (not for a stage DVC skips or restores from its run cache) and a ``StageOutcome``
 when it ends; then ``Finish`` or ``Abort``. The recorder answers each ``StageStarted``
-with a ``StageRun`` (the run it created, RUNNING) and ``Finish`` with one ``Answer``.
+with a ``StageRun`` (the run it created, RUNNING; nobody waits for it) and ``Finish``
+with one ``Answer``.
 
 Version 2 added ``StageStarted`` and ``StageRun``; a version 1 line (a journal spooled
 by an older dvflow) is still read, as it means the same.
@@ -116,6 +117,8 @@ class StageStarted:
     started: float
     command: str | None = None
     streams: list[StepSeries] = field(default_factory=list)
+    # Where the run's id is written for the stage's script (``rendezvous.py``).
+    run_file: str | None = None
 
 
 @dataclass

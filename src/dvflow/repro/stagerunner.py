@@ -2,9 +2,10 @@
 
 ``StageRunner`` wraps DVC's own per-stage function (``_reproduce_stage``): before a stage
 it names the stage in ``MLFLOW_RUN_CONTEXT`` (through DVC's ``run_env``); as DVC starts
-the stage's command, the recorder creates the stage's run (RUNNING) and the command gets
-its id as ``MLFLOW_RUN_ID``; after it, it hands the recorder the stage's outcome
-(status, duration, exit code, stderr tail, data versions, params, metrics and plots).
+the stage's command, the recorder is told to create the stage's run (RUNNING), which the
+command's script joins (``recorder/rendezvous.py``); after it, it hands the recorder the
+stage's outcome (status, duration, exit code, stderr tail, data versions, params,
+metrics and plots).
 """
 
 from __future__ import annotations
@@ -145,14 +146,11 @@ class StageRunner:
         # DVC adds run_env to the stage command's environment: MLflow tags every run the
         # command creates with this context, naming the invocation and the stage.
         started = time.time()
-        run_ids: list[str] = []
 
         def on_start() -> dict[str, str]:
-            # The stage's run exists from now on; a script's mlflow.start_run() (and
-            # dvflow.start_run()) joins it through MLFLOW_RUN_ID.
-            run_id = self._started(stage, started) if is_recorded(stage) else None
-            run_ids.extend(filter(None, [run_id]))
-            return {env.MLFLOW_RUN_ID: run_id} if run_id else {}
+            # The stage's run is created now, without waiting for it: a script that
+            # imports mlflow finds it (recorder/rendezvous.py) and joins it.
+            return self._started(stage, started) if is_recorded(stage) else {}
 
         kwargs["run_env"] = StartingEnvironment(
             {
@@ -190,12 +188,12 @@ class StageRunner:
         finally:
             if is_recorded(stage) and self.busy is None:
                 with deferred_interrupts():
-                    run_id = run_ids[0] if run_ids else None
-                    self._report(stage, status, started, exit_code, error, run_id)
+                    self._report(stage, status, started, exit_code, error)
         return ret
 
-    def _started(self, stage: Stage, started: float) -> str | None:
-        """Tell the recorder the stage's command starts; the id of its run."""
+    def _started(self, stage: Stage, started: float) -> dict[str, str]:
+        """Tell the recorder the stage's command starts; the variables the command gets
+        to find its run."""
         from pathlib import Path
 
         from dvflow.repro.stepfiles import step_series
@@ -215,7 +213,6 @@ class StageRunner:
         started: float,
         exit_code: int | None,
         error: str | None,
-        run_id: str | None = None,
     ) -> None:
         """Hand the stage's outcome to the recorder (and its journal)."""
         from dvflow.snapshot.data import stage_versions
@@ -240,7 +237,8 @@ class StageRunner:
                 else None
             ),
             command=_command(stage),
-            run_id=run_id,
+            # Created as it started, if the recorder said so by now (never waited for).
+            run_id=self.recorder.stage_run(stage.addressing),
         )
         self.outcomes[stage.addressing] = outcome
         self.recorder.record(outcome)
