@@ -15,6 +15,7 @@ opened ends KILLED.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -117,8 +118,10 @@ def _serve(lines: Iterator[str], reply: IO[str]) -> None:
                 finally:  # the stage's script may wait for it: it always gets an answer
                     if message.run_file:
                         publish(Path(message.run_file), run_id)
-                    reply.write(encode(StageRun(message.address, run_id)) + "\n")
-                    reply.flush()
+                    # dvflow's process reads it, unless it is gone (then the loop ends).
+                    with contextlib.suppress(OSError, ValueError):
+                        reply.write(encode(StageRun(message.address, run_id)) + "\n")
+                        reply.flush()
                 continue
             if isinstance(message, StageOutcome):
                 recorder.handle(message)
