@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dvflow.tracking import schema as tags
-from tests.conftest import TmpDir, all_runs, dvflow, dvflow_exe, python_env
+from tests.conftest import TmpDir, all_runs, dvflow_exe, python_env
 
 pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
 
@@ -54,11 +54,20 @@ plots:
       x: step
 """
 
+# Waits for the test's go (a file outside the project), then writes its output.
 SLEEPER = """\
 stages:
   sleep:
-    cmd: python -c "import time; time.sleep(4); open('out.txt', 'w').write('x')"
+    cmd: python wait.py ../go
+    deps: [wait.py]
     outs: [out.txt]
+"""
+WAIT = """\
+import os, sys, time
+deadline = time.time() + 180
+while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+    time.sleep(0.1)
+open("out.txt", "w").write("x")
 """
 
 
@@ -137,13 +146,26 @@ def test_a_running_stage_is_a_running_run_whose_history_grows(
 
 
 def test_system_metrics_are_sampled_into_a_running_stage_when_asked(
-    dvc: TmpDir, client: Any, monkeypatch: pytest.MonkeyPatch
+    dvc: TmpDir, client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     pytest.importorskip("psutil")  # MLflow's monitor needs it
-    dvc.gen({"dvc.yaml": SLEEPER, ".dvflow/config.yaml": "system_metrics: true\n"})
+    dvc.gen({"dvc.yaml": SLEEPER, "wait.py": WAIT, ".dvflow/config.yaml": "system_metrics: true\n"})
     dvc.commit("pipeline")
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
-    dvflow(dvc, "repro")
+    process = subprocess.Popen(
+        [dvflow_exe(), "repro"],
+        cwd=dvc.path,
+        env=python_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Sampled for a few seconds once the run exists, however busy the machine is.
+    _wait_for("the stage's run", lambda: _stage_runs(client, "sleep"), process)
+    time.sleep(4)
+    (tmp_path / "go").write_text("")
+    _, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
     (run,) = _stage_runs(client, "sleep")
     assert run.info.status == "FINISHED"
     assert [k for k in run.data.metrics if k.startswith("system/")]
