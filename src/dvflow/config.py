@@ -32,7 +32,10 @@ CONFIG_FILE = "config.yaml"
 LOCAL_CONFIG_FILE = "config.local.yaml"
 # Inside CONFIG_DIR: keeps the local file out of git, as DVC's .dvc/.gitignore does.
 LOCAL_IGNORE_LINE = f"/{LOCAL_CONFIG_FILE}"
-KNOWN_KEYS = ("tracking_uri", "experiment")
+KNOWN_KEYS = ("tracking_uri", "experiment", "system_metrics")
+# Settings that are yes or no: YAML's true/false, or the strings "true"/"false".
+SWITCH_KEYS = ("system_metrics",)
+_YES, _NO = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Settings:
     tracking_uri: str | None = None
     experiment: str | None = None
     experiment_id: str | None = None
+    # `dvflow repro` samples CPU, memory, disk and network into each running stage's run.
+    system_metrics: bool = False
 
 
 def config_path(root: Path, *, local: bool = False) -> Path:
@@ -89,12 +94,28 @@ def read_config_file(root: Path, *, local: bool = False) -> dict[str, Any]:
             f"known settings are {', '.join(KNOWN_KEYS)}."
         )
     for key, value in data.items():
+        if key in SWITCH_KEYS:
+            if switch(value) is None:
+                raise ConfigError(f"{path}: '{key}' must be true or false, not {value!r}.")
+            continue
         if not isinstance(value, str) or not value:
             raise ConfigError(
                 f"{path}: '{key}' must be a non-empty string, not {value!r}; "
                 f'quote it, e.g. {key}: "{value}".'
             )
     return data
+
+
+def switch(value: Any) -> bool | None:
+    """A yes-or-no setting's value (None: neither).
+
+    >>> switch(True), switch("false"), switch("maybe")
+    (True, False, None)
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return True if text in _YES else (False if text in _NO else None)
 
 
 def read_config(root: Path) -> dict[str, Any]:
@@ -119,6 +140,9 @@ def load_settings(
         or files.get("tracking_uri"),
         experiment=named or (None if experiment_id else files.get("experiment")),
         experiment_id=experiment_id,
+        system_metrics=bool(
+            switch(os.environ.get(env.DVFLOW_SYSTEM_METRICS) or files.get("system_metrics", False))
+        ),
     )
 
 
@@ -169,6 +193,8 @@ def configure(
         return None
     if not value:
         raise ConfigError(f"'{key}' must be a non-empty value; to remove it, use --unset.")
+    if key in SWITCH_KEYS and switch(value) is None:
+        raise ConfigError(f"'{key}' must be true or false, not {value!r}.")
     if local:
         _ignore_local_file(root)
     _edit(path, lambda data: data.__setitem__(key, value))

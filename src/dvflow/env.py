@@ -41,6 +41,13 @@ DVC_CONTEXT_VARIABLES = (DVC_ROOT, DVC_STAGE, DVC_EXP_NAME, DVC_EXP_BASELINE_REV
 DVFLOW_EXPERIMENT = "DVFLOW_EXPERIMENT"
 # Set by `dvflow -q` for its own helper processes (the recorder): log only errors.
 DVFLOW_QUIET = "DVFLOW_QUIET"
+# "true": `dvflow repro` logs system metrics into each running stage's run (beats the
+# `system_metrics` setting of the config files).
+DVFLOW_SYSTEM_METRICS = "DVFLOW_SYSTEM_METRICS"
+# Under `dvflow repro`, given to a stage's command: the file where the recorder writes
+# the stage's run id, and the recorder's pid (recorder/rendezvous.py).
+DVFLOW_STAGE_RUN_FILE = "DVFLOW_STAGE_RUN_FILE"
+DVFLOW_RECORDER_PID = "DVFLOW_RECORDER_PID"
 # A token naming one `dvflow repro` invocation, so its stage runs can be found again.
 DVFLOW_INVOCATION = "DVFLOW_INVOCATION"
 # MLflow's run context provider (dvflow.plugins.context), for every mlflow.start_run()

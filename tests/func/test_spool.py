@@ -212,12 +212,15 @@ def test_runs_abandoned_by_a_killed_dvflow_are_closed(project: TmpDir, client: A
     assert any(r.info.status == "RUNNING" for r in all_runs(client))
     assert "1 invocation" in dvflow(project, "sync", "--status").stdout
     result = dvflow(project, "sync")
-    assert "closed 1 run(s) left RUNNING" in result.stdout, result.stdout
+    # The parent, and b's run: it existed RUNNING from the moment b started.
+    assert "closed 2 run(s) left RUNNING" in result.stdout, result.stdout
     runs = {r.info.run_name: r for r in all_runs(client)}
     parent = next(r for r in runs.values() if r.data.tags[tags.KIND] == "pipeline")
     assert parent.info.status == "KILLED"
     assert parent.data.tags[tags.ABANDONED] == "true"
     assert runs["a"].info.status == "FINISHED"
+    assert runs["b"].info.status == "KILLED"
+    assert runs["b"].data.tags[tags.ABANDONED] == "true"
     assert all(r.info.status != "RUNNING" for r in runs.values())
     assert _spool(project) == []
 

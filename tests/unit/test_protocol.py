@@ -62,3 +62,19 @@ def test_statuses_map_to_mlflow_statuses() -> None:
     assert StageStatus.NOT_RUN.run_status == "KILLED"
     assert [s for s in StageStatus if s.executed] == [StageStatus.RAN, StageStatus.RESTORED]
     assert StageStatus("not-run") is StageStatus.NOT_RUN
+
+
+def test_stage_started_and_its_reply_survive_a_round_trip() -> None:
+    from dvflow.recorder.protocol import StageRun, StageStarted, StepSeries
+
+    started = StageStarted(
+        "train", 1.5, "python train.py", [StepSeries("dvclive/plots/metrics", "step", None)]
+    )
+    for message in (started, StageRun("train", "abc"), StageRun("train", None)):
+        assert decode(encode(message)) == message
+
+
+def test_a_version_1_line_of_an_older_journal_is_still_read() -> None:
+    line = json.loads(encode(StageOutcome("train", StageStatus.RAN, 1.0, 2.0, [], {})))
+    line["v"] = 1
+    assert decode(json.dumps(line)).address == "train"  # type: ignore[union-attr]

@@ -18,8 +18,13 @@ import os
 from pathlib import Path
 
 from dvflow import env
+from dvflow.recorder.rendezvous import join_stage_run
 
 _logger = logging.getLogger(__name__)
+
+# MLflow imports this module as it is imported itself: under `dvflow repro`, the stage's
+# run becomes MLFLOW_RUN_ID here, before any start_run() reads it.
+join_stage_run()
 # DVC rewrites it after every stage of a pipeline: a later stage must not see it dirty.
 _LOCK_FILE = "dvc.lock"
 

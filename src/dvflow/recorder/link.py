@@ -3,13 +3,15 @@
 Starting the process is cheap; it imports mlflow on its own core while DVC goes on, and
 opens the store only when it gets its ``Start`` message (so that nothing is created for
 a project whose ``dvc.yaml`` turns out to be broken). Sending a message writes one line
-to a pipe: it does not wait for MLflow.
+to a pipe: it never waits for MLflow, not even as a stage starts (its script finds its
+run through ``rendezvous.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import queue
 import subprocess
 import sys
 import threading
@@ -18,7 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from dvflow import env
 from dvflow.errors import TrackingStoreError, one_line
+from dvflow.project import STATE_DIR
 from dvflow.recorder.protocol import (
     Abort,
     Answer,
@@ -27,11 +31,14 @@ from dvflow.recorder.protocol import (
     PipelineOutcome,
     ProtocolError,
     StageOutcome,
+    StageRun,
+    StageStarted,
     StageStatus,
     Start,
     decode,
     encode,
 )
+from dvflow.recorder.rendezvous import forget, run_file
 from dvflow.recorder.spool import Journal
 from dvflow.tracking.store import display_uri
 
@@ -45,6 +52,8 @@ if TYPE_CHECKING:
 # parent run takes a second or two; a store locked by another process is retried by
 # MLflow for a while. Past this, the user gets the pipeline's outcome and a clear error.
 ANSWER_TIMEOUT_S = 300.0
+# Inside the project home's state folder: the run files of running invocations.
+RUNS_DIR = STATE_DIR / "runs"
 
 
 def _user() -> str | None:
@@ -79,6 +88,14 @@ class RecorderLink:
         self.offline: str | None = None
         # Where the recorder's own messages go (default: this process's stderr).
         self.stderr_fd: int | None = None
+        # Sample system metrics into each running stage's run (setting system_metrics).
+        self.system_metrics = workspace.settings.system_metrics
+        # The recorder's reply lines, read by a thread (None: its output ended).
+        self._replies: queue.Queue[str | None] | None = None
+        self._held: list[str] = []  # read while waiting for another reply
+        self._stage_runs: dict[str, str | None] = {}  # StageRun replies by stage
+        # Where the stages' run ids are written for their scripts (rendezvous.py).
+        self.run_files = workspace.project.home / RUNS_DIR / invocation
 
     @property
     def pid(self) -> int | None:
@@ -122,6 +139,7 @@ class RecorderLink:
                 started_at=self.started_at,
                 user=_user(),
                 run_name=self.run_name,
+                system_metrics=self.system_metrics,
             )
         )
         for earlier in self.outcomes:
@@ -153,6 +171,60 @@ class RecorderLink:
             with contextlib.suppress(OSError, ValueError):
                 stdin.close()
 
+    def started(self, message: StageStarted) -> dict[str, str]:
+        """Tell the recorder a stage's command starts; returns at once. The variables
+        the command gets to find its run (``rendezvous.py``): none offline, or without
+        a recorder (the stage's outcome makes its run later)."""
+        if not self._opened or self.offline is not None or self.pid is None:
+            return {}
+        message.run_file = str(run_file(self.run_files, message.address))
+        self._journaled(message)
+        return {
+            env.DVFLOW_STAGE_RUN_FILE: message.run_file,
+            env.DVFLOW_RECORDER_PID: str(self.pid),
+        }
+
+    def stage_run(self, address: str) -> str | None:
+        """The stage's run id, if the recorder said it created it by now (no wait)."""
+        while (line := self._reply(0.0, wait=False)) is not None:
+            try:
+                reply = decode(line)
+            except ProtocolError:
+                continue
+            if isinstance(reply, StageRun):
+                self._stage_runs[reply.address] = reply.run_id
+            else:
+                self._held.append(line)  # the Answer of a recorder that failed
+                break
+        return self._stage_runs.get(address)
+
+    def _reply(self, timeout: float, *, wait: bool = True) -> str | None:
+        """The recorder's next line, within ``timeout`` seconds (None: none came, or its
+        output ended); ``wait=False``: only a line already read."""
+        if self._held and wait:
+            return self._held.pop(0)
+        if self.process is None or self.process.stdout is None or (wait and timeout <= 0):
+            return None
+        if self._replies is None:
+            replies: queue.Queue[str | None] = queue.Queue()
+            stdout = self.process.stdout
+
+            def pump() -> None:
+                with contextlib.suppress(OSError, ValueError):
+                    for line in iter(stdout.readline, ""):
+                        replies.put(line)
+                replies.put(None)
+
+            threading.Thread(target=pump, daemon=True, name="dvflow-recorder-replies").start()
+            self._replies = replies
+        try:
+            line = self._replies.get(timeout=timeout) if wait else self._replies.get_nowait()
+        except queue.Empty:
+            return None
+        if line is None:
+            self._replies.put(None)  # ended for every later reader too
+        return line
+
     def record(self, outcome: StageOutcome) -> None:
         """Hand a stage's outcome to the recorder; returns at once."""
         self.outcomes.append(outcome)
@@ -183,6 +255,7 @@ class RecorderLink:
             result_code: the code state the invocation left (the tree to commit).
             force_parent: record a parent run even if no stage ran (``--record``).
         """
+        forget(self.run_files)  # the pipeline ended: no stage's script looks for its run
         metrics = _metrics(self.outcomes, results)
         if not force_parent and all(o.status is StageStatus.SKIPPED for o in self.outcomes):
             self.abort()  # nothing ran: no run to record
@@ -260,6 +333,7 @@ class RecorderLink:
         runs), so stopping it mid-import spares a second of CPU for nothing.
         """
         self.journal.discard()
+        forget(self.run_files)
         if self.process is None:
             return
         self._send(Abort())
@@ -276,27 +350,26 @@ class RecorderLink:
             self.process.wait(timeout=0.5)
 
     def _answer(self, timeout: float = ANSWER_TIMEOUT_S) -> Answer:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
         process = self.process
         uri = display_uri(self.workspace.target.tracking_uri)
         self._drop_stdin()
-        lines: list[str] = []
-        reader = threading.Thread(
-            target=lambda: lines.append(process.stdout.readline() if process.stdout else ""),
-            daemon=True,
-        )
-        reader.start()
-        reader.join(timeout)
-        if reader.is_alive():
+        deadline = time.monotonic() + timeout
+        answer: Message | None = None
+        while not isinstance(answer, Answer):
+            line = self._reply(deadline - time.monotonic())
+            if line is None:
+                break
+            try:
+                answer = decode(line)
+            except ProtocolError:
+                answer = None
+        if not isinstance(answer, Answer) and time.monotonic() >= deadline:
             process.kill()
             raise TrackingStoreError(
                 uri, f"the recorder process did not answer within {timeout:.0f} s and was stopped"
             )
         code = process.wait()
-        try:
-            answer = decode(lines[0]) if lines and lines[0] else None
-        except ProtocolError:
-            answer = None
         if not isinstance(answer, Answer):
             raise TrackingStoreError(
                 uri, f"the recorder process exited with code {code} without an answer"

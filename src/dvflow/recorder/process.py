@@ -4,23 +4,27 @@ DVC runs in dvflow's own process. MLflow is imported, the store opened and the r
 written here, in a separate process (``python -m dvflow.recorder.process``) started
 before DVC is even imported: it uses the machine's other core and never holds the GIL
 that DVC's own work between stages needs. Messages arrive as JSON lines on stdin (see
-``protocol.py``), in DVC's execution order; the answer is one JSON line on stdout.
+``protocol.py``), in DVC's execution order; the replies are JSON lines on stdout: one
+``StageRun`` per ``StageStarted`` (its id also written where the stage's script looks,
+``rendezvous.py``), one ``Answer`` at the end. What is written is ``recording.py``'s;
+between messages, the running stages' step files are read (``live.py``).
 
-One parent run (``dvflow.kind=pipeline``) is created lazily, when the first stage
-actually runs, so an up-to-date pipeline leaves no run behind. If dvflow's process
-dies without saying how the pipeline ended, every run this process opened ends KILLED.
+If dvflow's process dies without saying how the pipeline ended, every run this process
+opened ends KILLED.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
 import signal
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from dvflow import env
 from dvflow.errors import one_line
@@ -28,302 +32,47 @@ from dvflow.recorder.protocol import (
     Abort,
     Answer,
     Finish,
+    Message,
     ProtocolError,
     StageOutcome,
-    StageStatus,
+    StageRun,
+    StageStarted,
     Start,
     decode,
     encode,
 )
-from dvflow.recorder.spool import process_alive
-from dvflow.tracking import schema as tags
-from dvflow.tracking.writer import (
-    context_tags,
-    data_tags,
-    log_data_inputs,
-    log_metrics,
-    log_tags_and_params,
-    result_tags,
-)
-from dvflow.workspace import Session, Target, open_session
+from dvflow.recorder.recording import Recorder
+from dvflow.recorder.rendezvous import publish
+from dvflow.recorder.stream import STREAM_INTERVAL_S
+from dvflow.workspace import Target, open_session
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-    from mlflow.entities import Run
-
-    from dvflow.snapshot import Snapshot
-    from dvflow.snapshot.results import Results
-
-STDERR_ARTIFACT = "stderr-tail.txt"
+    from dvflow.snapshot.environment import Environment
 
 
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
+def _messages(lines: Iterator[str], recorder: Recorder) -> Iterator[Message | None]:
+    """The messages of ``lines`` as they come, read by a thread so that the running
+    stages' step files are read between them; None when nothing came for a while."""
+    inbox: queue.Queue[str | None] = queue.Queue()
 
+    def pump() -> None:
+        for line in lines:
+            inbox.put(line)
+        inbox.put(None)
 
-class Recorder:
-    """Records one ``dvflow repro`` invocation in MLflow."""
-
-    def __init__(self, start: Start, session: Session, *, resume: bool = False) -> None:
-        self.root = Path(start.root)
-        # Replaying a journal (dvflow sync): the invocation's runs that reached the
-        # store already are completed, never created twice.
-        self.resume = resume
-        self.start = start
-        self.session = session
-        self.invocation = start.invocation
-        self.base_tags = start.base_tags
-        self.parent_run_id: str | None = None
-        self.recorded: dict[str, str] = {}  # stage address -> run id
-        self.warnings: list[str] = []
-        self._pending: list[StageOutcome] = []
-
-    @property
-    def client(self) -> MlflowClient:
-        return self.session.client
-
-    def warm_up(self) -> None:
-        """Run the store's queries once before the first stage is reported.
-
-        SQLAlchemy compiles each kind of query the first time it runs (a fifth of a
-        second for the first run created here); doing it while DVC is still busy keeps
-        it off the end of the pipeline.
-        """
-        self.client.get_experiment(self.session.experiment_id)
-        self._script_runs("")
-        # A run left RUNNING by a `dvflow repro` killed with its recorder (SIGKILL of
-        # the whole group, a lost machine) is closed by the next one that sees it.
-        for run_id in close_abandoned(self.client, self.session.experiment_id):
-            self.warnings.append(f"run {run_id} was left RUNNING by a killed dvflow: ended KILLED")
-
-    def handle(self, outcome: StageOutcome) -> None:
-        """Record one stage; skipped stages wait until a stage really runs."""
-        self._pending.append(outcome)
-        if self.parent_run_id is None and outcome.status is StageStatus.SKIPPED:
-            return
-        self._ensure_parent()
-        self._flush_pending()
-
-    def _ensure_parent(self) -> None:
-        if self.parent_run_id is None and self.resume:
-            found = self.client.search_runs(
-                [self.session.experiment_id],
-                filter_string=(
-                    f"tags.`{tags.INVOCATION}` = '{self.invocation}' and "
-                    f"tags.`{tags.KIND}` = '{tags.KIND_PIPELINE}'"
-                ),
-                max_results=1,
-            )
-            self.parent_run_id = found[0].info.run_id if found else None
-        if self.parent_run_id is None:
-            self._create_parent()
-
-    def _flush_pending(self) -> None:
-        for waiting in self._pending:
-            self._record_stage(waiting)
-            self.recorded[waiting.address] = waiting.run_id or ""
-        self._pending.clear()
-
-    def _context(self, source_name: str) -> dict[str, str]:
-        return context_tags(source_name, self.start.user)
-
-    def _create_parent(self) -> None:
-        run = self.client.create_run(
-            self.session.experiment_id,
-            start_time=_ms(self.start.started_at),
-            tags={
-                **self._context(self.start.source_name),
-                **self.base_tags,
-                tags.KIND: tags.KIND_PIPELINE,
-                tags.INVOCATION: self.invocation,
-            },
-            # Named as `dvc exp show` names the state (tracking.runname); a Start
-            # without a name (an older dvflow's) keeps the old name.
-            run_name=self.start.run_name or f"repro {time.strftime('%Y-%m-%d %H:%M:%S')}",
-        )
-        self.parent_run_id = run.info.run_id
-
-    def _script_runs(self, address: str) -> list[Run]:
-        """Runs that the stage's own code created (MLflow tagged them from
-        MLFLOW_RUN_CONTEXT), oldest first."""
-        quoted = address.replace("\\", "\\\\").replace("'", "\\'")
-        found = self.client.search_runs(
-            [self.session.experiment_id],
-            filter_string=(
-                f"tags.`{tags.INVOCATION}` = '{self.invocation}' and "
-                f"tags.`{tags.DVC_STAGE}` = '{quoted}'"
-            ),
-            order_by=["attributes.start_time ASC"],
-        )
-        return [run for run in found if run.info.run_id != self.parent_run_id]
-
-    def _record_stage(self, outcome: StageOutcome) -> None:
-        assert self.parent_run_id is not None
-        client = self.client
-        script_runs = (
-            self._script_runs(outcome.address)
-            if self.resume or outcome.status is not StageStatus.SKIPPED
-            else []
-        )
-        top = [r for r in script_runs if tags.PARENT_RUN_ID not in r.data.tags]
-        # The stage's run, already recorded under this parent (replaying a journal).
-        own = [
-            r
-            for r in script_runs
-            if r.data.tags.get(tags.PARENT_RUN_ID) == self.parent_run_id
-            and r.data.tags.get(tags.KIND) == tags.KIND_STAGE
-        ]
-        if own:
-            run = own[0]
-        elif top:
-            run = top[0]
-            # Other top-level runs of the same script become children of the stage run.
-            for extra in top[1:]:
-                client.set_tag(extra.info.run_id, tags.PARENT_RUN_ID, run.info.run_id)
-        else:
-            # Tagged at creation: if anything fails later, close_open_runs finds it.
-            run = client.create_run(
-                self.session.experiment_id,
-                start_time=_ms(outcome.started),
-                run_name=outcome.address,
-                tags={
-                    **self._context(outcome.command or outcome.address),
-                    tags.INVOCATION: self.invocation,
-                    tags.DVC_STAGE: outcome.address,
-                },
-            )
-        run_id = run.info.run_id
-        outcome.run_id = run_id
-        stage_tags = {
-            **self.base_tags,
-            **data_tags(outcome.versions),
-            tags.KIND: tags.KIND_STAGE,
-            tags.DVC_STAGE: outcome.address,
-            tags.PARENT_RUN_ID: self.parent_run_id,
-            tags.RUN_NAME: outcome.address,
-            tags.INVOCATION: self.invocation,
-            tags.STAGE_STATUS: outcome.status.value,
-        }
-        if outcome.status not in (StageStatus.SKIPPED, StageStatus.NOT_RUN):
-            stage_tags[tags.STAGE_DURATION] = f"{outcome.ended - outcome.started:.3f}"
-        if outcome.exit_code is not None:
-            stage_tags[tags.STAGE_EXIT_CODE] = str(outcome.exit_code)
-        log_tags_and_params(client, run_id, stage_tags, outcome.params)
-        log_data_inputs(client, run_id, outcome.versions)
-        if outcome.results is not None:
-            # What the script logged itself stays as it logged it.
-            skip = set(run.data.metrics)
-            self._log_results_to(run_id, outcome.results, skip, _ms(outcome.ended))
-        if outcome.stderr_tail or outcome.error:
-            text = (outcome.error or "") + "\n" + (outcome.stderr_tail or "")
-            client.log_text(run_id, text.strip() + "\n", f"{tags.ARTIFACT_DIR}/{STDERR_ARTIFACT}")
-        current = client.get_run(run_id).info
-        wanted = outcome.status.run_status
-        if current.status != wanted:
-            client.set_terminated(run_id, wanted, end_time=current.end_time or _ms(outcome.ended))
-
-    def _log_results_to(self, run_id: str, results: Results, skip: set[str], stamp: int) -> None:
-        """Metrics, histories, images and plot data; a summary value whose history is
-        logged (as DVCLive writes both) is not logged a second time."""
-        from mlflow.entities import Metric
-
-        metrics = [
-            Metric(key, value, stamp, 0)
-            for key, value in results.metrics.items()
-            if key not in skip and key not in results.series
-        ]
-        for name, points in results.series.items():
-            if name not in skip:
-                metrics += [Metric(name, value, stamp, step) for step, value in points]
-        self._log_metrics(run_id, metrics)
-        for path in [*results.images, *getattr(results, "data_plots", [])]:
-            rel = (
-                path.relative_to(self.root).parent.as_posix()
-                if path.is_relative_to(self.root)
-                else "."
-            )
-            self.client.log_artifact(run_id, str(path), rel if rel != "." else None)
-
-    def _log_metrics(self, run_id: str, metrics: list[Any]) -> None:
-        # Names MLflow refuses are mapped (or kept in an artifact), never fatal.
-        log_metrics(self.client, run_id, metrics)
-
-    def finish(self, finish: Finish, snapshot: Snapshot | None) -> None:
-        """Complete and close the parent run (created now with ``force_parent``), and tag
-        every run of the invocation with the code state it left."""
-        if self.parent_run_id is None and finish.force_parent:
-            self._ensure_parent()
-            self._flush_pending()
-        if self.parent_run_id is None:
-            return
-        from dvflow.snapshot.code import CodeVersion
-        from dvflow.tracking.writer import record_snapshot
-
-        parent = self.parent_run_id
-        if snapshot is not None:
-            record_snapshot(
-                self.client, parent, snapshot, tags.KIND_PIPELINE, extra_files=finish.lineage
-            )
-        left = result_tags(CodeVersion(**finish.result_code)) if finish.result_code else {}
-        if left:
-            from mlflow.entities import RunTag
-
-            for run_id in [parent, *filter(None, self.recorded.values())]:
-                self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in left.items()])
-        ended = _ms(finish.ended or time.time())
-        if finish.results is not None:
-            self._log_results_to(parent, finish.results, set(), ended)
-        self.client.set_terminated(parent, finish.status, end_time=ended)
-
-    def close_open_runs(self, status: str, *, strict: bool = False) -> None:
-        """After an error, or when dvflow's process vanished: leave no run of this
-        invocation RUNNING. What cannot be closed is said, not swallowed (raised with
-        ``strict``)."""
-        if self.parent_run_id is None:
-            return
-        ending = "FAILED" if status == "FINISHED" else status
+    threading.Thread(target=pump, daemon=True, name="dvflow-recorder-input").start()
+    while True:
+        wait = recorder.live.until_next_look()
         try:
-            for run in self.client.search_runs(
-                [self.session.experiment_id],
-                filter_string=f"tags.`{tags.INVOCATION}` = '{self.invocation}'",
-            ):
-                if run.info.status == "RUNNING":
-                    self.client.set_terminated(run.info.run_id, ending)
-            if self.client.get_run(self.parent_run_id).info.status == "RUNNING":
-                self.client.set_terminated(self.parent_run_id, ending)
-        except Exception as exc:  # the store itself is what failed: report, go on
-            if strict:
-                raise
-            self.warnings.append(
-                f"could not close the runs of invocation {self.invocation} "
-                f"({type(exc).__name__}: {one_line(exc)}); they may show RUNNING in MLflow"
-            )
-
-
-def close_abandoned(client: MlflowClient, experiment_id: str) -> list[str]:
-    """End KILLED, tagged ``dvflow.abandoned=true``, the RUNNING runs of invocations whose
-    ``dvflow repro`` process is gone (killed with everything around it). Returns the
-    run ids closed."""
-    from mlflow.entities import RunTag
-
-    running = client.search_runs(
-        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
-    )
-    dead = {
-        run.data.tags[tags.INVOCATION]
-        for run in running
-        if tags.PROCESS in run.data.tags
-        and tags.INVOCATION in run.data.tags
-        and not process_alive(run.data.tags[tags.PROCESS])
-    }
-    closed = []
-    for run in running:
-        if run.data.tags.get(tags.INVOCATION) in dead:
-            run_id = run.info.run_id
-            client.log_batch(run_id, tags=[RunTag(tags.ABANDONED, "true")])
-            client.set_terminated(run_id, "KILLED")
-            closed.append(run_id)
-    return closed
+            line = inbox.get(timeout=STREAM_INTERVAL_S if wait is None else wait)
+        except queue.Empty:
+            recorder.live.look()
+            yield None
+            continue
+        if line is None:
+            return  # dvflow's process is gone
+        recorder.live.look()
+        yield decode(line)
 
 
 def _serve(lines: Iterator[str], reply: IO[str]) -> None:
@@ -348,19 +97,40 @@ def _serve(lines: Iterator[str], reply: IO[str]) -> None:
         )
         recorder = Recorder(start, open_session(target))
         recorder.warm_up()
-        environment = read_environment(Path(start.root))
-        for line in lines:
-            message = decode(line)
+        # Read while the stages run (it lists every installed distribution): a stage's
+        # run is created meanwhile, and the parent's snapshot needs it only at the end.
+        environment: list[Environment] = []
+        reader = threading.Thread(
+            target=lambda: environment.append(read_environment(Path(start.root))),
+            daemon=True,
+            name="dvflow-recorder-environment",
+        )
+        reader.start()
+        for message in _messages(lines, recorder):
+            if message is None:  # nothing came for a while
+                continue
             if isinstance(message, Abort):
                 return  # nothing ran: nothing to record, nobody waits for an answer
+            if isinstance(message, StageStarted):
+                run_id = None
+                try:
+                    run_id = recorder.stage_started(message)
+                finally:  # the stage's script may wait for it: it always gets an answer
+                    if message.run_file:
+                        publish(Path(message.run_file), run_id)
+                    # dvflow's process reads it, unless it is gone (then the loop ends).
+                    with contextlib.suppress(OSError, ValueError):
+                        reply.write(encode(StageRun(message.address, run_id)) + "\n")
+                        reply.flush()
+                continue
             if isinstance(message, StageOutcome):
                 recorder.handle(message)
                 continue
             if isinstance(message, Finish):
                 status = message.status
-                snapshot = (
-                    snapshot_from_dict(message.snapshot, environment) if message.snapshot else None
-                )
+                reader.join()
+                read = environment[0] if environment else read_environment(Path(start.root))
+                snapshot = snapshot_from_dict(message.snapshot, read) if message.snapshot else None
                 recorder.finish(message, snapshot)
                 break
         else:
@@ -373,7 +143,7 @@ def _serve(lines: Iterator[str], reply: IO[str]) -> None:
         parent_run_id=recorder.parent_run_id if recorder else None,
         runs=recorder.recorded if recorder else {},
         error=error,
-        warnings=recorder.warnings if recorder else [],
+        warnings=[*recorder.warnings, *recorder.live.warnings] if recorder else [],
     )
     reply.write(encode(answer) + "\n")
     reply.flush()

@@ -5,8 +5,14 @@ DVC runs in dvflow's own process; MLflow is written from a separate recorder pro
 A recorder refuses a message of another version instead of misreading it. The same
 lines are meant to be kept on disk (an offline spool), so every field is plain data.
 
-Messages, in order: one ``Start``, any number of ``StageOutcome``, then ``Finish`` or
-``Abort``. The recorder answers ``Finish`` with one ``Answer``.
+Messages, in order: one ``Start``; per stage, a ``StageStarted`` when DVC runs its
+command (not for a stage DVC skips or restores from its run cache) and a ``StageOutcome``
+when it ends; then ``Finish`` or ``Abort``. The recorder answers each ``StageStarted``
+with a ``StageRun`` (the run it created, RUNNING; nobody waits for it) and ``Finish``
+with one ``Answer``.
+
+Version 2 added ``StageStarted`` and ``StageRun``; a version 1 line (a journal spooled
+by an older dvflow) is still read, as it means the same.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from typing import Any, ClassVar
 from dvflow.snapshot.data import DataVersion
 from dvflow.snapshot.results import Results
 
-VERSION = 1
+VERSION = 2
+# The versions whose lines this one reads: 2 only added messages.
+READABLE = (1, 2)
 
 
 class ProtocolError(ValueError):
@@ -82,6 +90,45 @@ class Start:
     user: str | None = None
     # The parent run's name, from the code state that made it (tracking.runname).
     run_name: str | None = None
+    # Sample CPU, memory, disk, network (and GPU) into each running stage's run:
+    # MLflow's system metrics monitor, run by the recorder (setting system_metrics).
+    system_metrics: bool = False
+
+
+@dataclass
+class StepSeries:
+    """A file (or a folder of files) a stage writes a metric history into, row by row,
+    as its plot definition draws it: ``x`` the step column (None: the row index), ``y``
+    the value columns (None: the last column). ``path`` is repo-relative, posix."""
+
+    path: str
+    x: str | None = None
+    y: list[str] | None = None
+
+
+@dataclass
+class StageStarted:
+    """DVC is about to run a stage's command: its run is created now, RUNNING, and the
+    step files it writes are streamed into it until its ``StageOutcome``."""
+
+    TYPE: ClassVar[str] = "stage-started"
+
+    address: str
+    started: float
+    command: str | None = None
+    streams: list[StepSeries] = field(default_factory=list)
+    # Where the run's id is written for the stage's script (``rendezvous.py``).
+    run_file: str | None = None
+
+
+@dataclass
+class StageRun:
+    """The recorder's reply to ``StageStarted``: the stage's run (None: not created)."""
+
+    TYPE: ClassVar[str] = "stage-run"
+
+    address: str
+    run_id: str | None
 
 
 @dataclass
@@ -146,9 +193,9 @@ class Answer:
     spooled: Path | None = None
 
 
-Message = Start | StageOutcome | Finish | Abort | Answer
+Message = Start | StageStarted | StageRun | StageOutcome | Finish | Abort | Answer
 _TYPES: dict[str, type[Any]] = {
-    cls.TYPE: cls for cls in (Start, StageOutcome, Finish, Abort, Answer)
+    cls.TYPE: cls for cls in (Start, StageStarted, StageRun, StageOutcome, Finish, Abort, Answer)
 }
 
 
@@ -194,7 +241,7 @@ def decode(line: str) -> Message:
         data = json.loads(line)
     except ValueError as exc:
         raise ProtocolError(f"not a recorder message: {line[:80]!r}") from exc
-    if not isinstance(data, dict) or data.pop("v", None) != VERSION:
+    if not isinstance(data, dict) or data.pop("v", None) not in READABLE:
         raise ProtocolError(f"not a version {VERSION} recorder message: {line[:80]!r}")
     cls = _TYPES.get(data.pop("type", None))
     if cls is None:
@@ -202,6 +249,8 @@ def decode(line: str) -> Message:
     if cls is StageOutcome:
         data["status"] = StageStatus(data["status"])
         data["versions"] = [DataVersion(**v) for v in data["versions"]]
+    if cls is StageStarted:
+        data["streams"] = [StepSeries(**s) for s in data.get("streams") or []]
     if cls in (StageOutcome, Finish):
         data["results"] = _results_from_dict(data["results"]) if data["results"] else None
     try:

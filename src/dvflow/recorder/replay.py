@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dvflow.errors import TrackingStoreError, one_line
-from dvflow.recorder.process import Recorder, close_abandoned
+from dvflow.recorder.recording import Recorder, close_abandoned
 from dvflow.recorder.spool import (
     SCRIPTS_DB,
     Spooled,

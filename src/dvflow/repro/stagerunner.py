@@ -1,9 +1,11 @@
 """One stage at a time: the ``repro_fn`` dvflow gives DVC's ``Repo.reproduce``.
 
 ``StageRunner`` wraps DVC's own per-stage function (``_reproduce_stage``): before a stage
-it names the stage in ``MLFLOW_RUN_CONTEXT`` (through DVC's ``run_env``); after it, it
-hands the recorder the stage's outcome (status, duration, exit code, stderr tail, data
-versions, params, metrics and plots).
+it names the stage in ``MLFLOW_RUN_CONTEXT`` (through DVC's ``run_env``); as DVC starts
+the stage's command, the recorder is told to create the stage's run (RUNNING), which the
+command's script joins (``recorder/rendezvous.py``); after it, it hands the recorder the
+stage's outcome (status, duration, exit code, stderr tail, data versions, params,
+metrics and plots).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ from dvflow import env
 from dvflow.errors import ProjectBusyError, ProjectInputError, explain
 from dvflow.integrations.dvc_internals import RUN_CACHE_RESTORED_MESSAGE, reproduce_stage
 from dvflow.recorder.link import RecorderLink
-from dvflow.recorder.protocol import StageOutcome, StageStatus
+from dvflow.recorder.protocol import StageOutcome, StageStarted, StageStatus
 from dvflow.repro.capture import StderrTail
 from dvflow.repro.summary import log_stage_line
 from dvflow.snapshot.redact import redact_text
@@ -65,6 +67,37 @@ def _command(stage: Stage) -> str | None:
 def is_recorded(stage: Stage) -> bool:
     """Stages with a command (and imports) get a run; plain ``.dvc`` files do not."""
     return bool(getattr(stage, "cmd", None)) or bool(getattr(stage, "is_import", False))
+
+
+class StartingEnvironment(Mapping[str, str]):
+    """The ``run_env`` DVC adds to a stage command's environment, completed when DVC
+    first reads it: DVC reads it as it starts the command (``prepare_kwargs``, after the
+    stage was found changed and not restored from the run cache), so that reading is
+    the moment the stage starts. ``on_start`` then returns the variables it adds."""
+
+    def __init__(self, base: dict[str, str], on_start: Callable[[], dict[str, str]]) -> None:
+        self.base = base
+        self.on_start = on_start
+        self.resolved: dict[str, str] | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether DVC started the stage's command."""
+        return self.resolved is not None
+
+    def _env(self) -> dict[str, str]:
+        if self.resolved is None:
+            self.resolved = {**self.base, **self.on_start()}
+        return self.resolved
+
+    def __getitem__(self, key: str) -> str:
+        return self._env()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env())
+
+    def __len__(self) -> int:
+        return len(self._env())
 
 
 class StageRunner:
@@ -112,15 +145,24 @@ class StageRunner:
         self.visited.append(stage)
         # DVC adds run_env to the stage command's environment: MLflow tags every run the
         # command creates with this context, naming the invocation and the stage.
-        kwargs["run_env"] = {
-            **self.stage_env,
-            env.MLFLOW_RUN_CONTEXT: json.dumps(
-                {tags.INVOCATION: self.invocation, tags.DVC_STAGE: stage.addressing}
-            ),
-        }
+        started = time.time()
+
+        def on_start() -> dict[str, str]:
+            # The stage's run is created now, without waiting for it: a script that
+            # imports mlflow finds it (recorder/rendezvous.py) and joins it.
+            return self._started(stage, started) if is_recorded(stage) else {}
+
+        kwargs["run_env"] = StartingEnvironment(
+            {
+                **self.stage_env,
+                env.MLFLOW_RUN_CONTEXT: json.dumps(
+                    {tags.INVOCATION: self.invocation, tags.DVC_STAGE: stage.addressing}
+                ),
+            },
+            on_start,
+        )
         self.tail.mark()
         self.watch.restored = False
-        started = time.time()
         status, exit_code, error, ret = StageStatus.RAN, None, None, None
         try:
             ret = reproduce_stage()(stage, **kwargs)
@@ -148,6 +190,21 @@ class StageRunner:
                 with deferred_interrupts():
                     self._report(stage, status, started, exit_code, error)
         return ret
+
+    def _started(self, stage: Stage, started: float) -> dict[str, str]:
+        """Tell the recorder the stage's command starts; the variables the command gets
+        to find its run."""
+        from pathlib import Path
+
+        from dvflow.repro.stepfiles import step_series
+
+        message = StageStarted(
+            address=stage.addressing,
+            started=started,
+            command=_command(stage),
+            streams=step_series(Path(self.repo.root_dir), stage),
+        )
+        return self.recorder.started(message)
 
     def _report(
         self,
@@ -180,6 +237,8 @@ class StageRunner:
                 else None
             ),
             command=_command(stage),
+            # Created as it started, if the recorder said so by now (never waited for).
+            run_id=self.recorder.stage_run(stage.addressing),
         )
         self.outcomes[stage.addressing] = outcome
         self.recorder.record(outcome)

@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 
 HEADERS = ["Stage", "Status", "Time", "Run", "Metrics"]
 _KEY_METRICS = 4  # per stage, as many as a terminal line holds
+SHORT_RUN_ID = 12  # characters of a run id shown: unique among a store's runs in practice
+
+
+def short_run_id(run_id: str | None) -> str:
+    """A run id as the terminal shows it (``dvflow show`` takes a unique prefix).
+
+    >>> short_run_id("0123456789abcdef0123456789abcdef"), short_run_id(None)
+    ('0123456789ab', '-')
+    """
+    return run_id[:SHORT_RUN_ID] if run_id else "-"
 
 
 def duration(outcome: StageOutcome) -> str:
@@ -36,12 +46,14 @@ def duration(outcome: StageOutcome) -> str:
 
 
 def stage_line(outcome: StageOutcome) -> str:
-    """The line printed as a stage ends: status, duration, run.
+    """The line printed as a stage ends: status, duration, and its run (created as the
+    stage started; a stage restored from DVC's run cache gets its run only afterwards).
 
-    >>> stage_line(StageOutcome("train", StageStatus.RAN, 0.0, 2.0, [], {}, run_id="ab12"))
-    "dvflow: stage 'train' ran in 2.0s (run ab12)"
+    >>> run_id = "0123456789abcdef0123456789abcdef"
+    >>> stage_line(StageOutcome("train", StageStatus.RAN, 0.0, 2.0, [], {}, run_id=run_id))
+    "dvflow: stage 'train' ran in 2.0s (run 0123456789ab)"
     """
-    run = f" (run {outcome.run_id})" if outcome.run_id else ""
+    run = f" (run {short_run_id(outcome.run_id)})" if outcome.run_id else ""
     took = duration(outcome)
     timing = f" in {took}" if took != "-" else ""
     return f"dvflow: stage '{outcome.address}' {outcome.status.value}{timing}{run}"
@@ -76,12 +88,12 @@ def stage_rows(result: ReproResult, previous: dict[str, float]) -> list[list[str
         keys = sorted(metrics)[:_KEY_METRICS]
         shown.update(keys)
         cells = ", ".join(f"{k}={change(metrics[k], previous.get(k))}" for k in keys)
-        run = (outcome.run_id or "-")[:12]
+        run = short_run_id(outcome.run_id)
         rows.append([outcome.address, outcome.status.value, duration(outcome), run, cells])
     rest = sorted(k for k in result.metrics if k not in shown)[:_KEY_METRICS]
     if rest:
         cells = ", ".join(f"{k}={change(result.metrics[k], previous.get(k))}" for k in rest)
-        rows.append(["(pipeline)", "", "", (result.parent_run_id or "-")[:12], cells])
+        rows.append(["(pipeline)", "", "", short_run_id(result.parent_run_id), cells])
     return rows
 
 
