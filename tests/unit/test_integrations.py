@@ -171,3 +171,18 @@ def test_dvc_diff_tables_render_plain_markdown_and_csv() -> None:
         diff, "Param", a_rev="a1", b_rev="b2", no_path=False, show_changes=False, fmt="csv"
     )
     assert csv.splitlines() == ["Path,Param,a1,b2", "params.yaml,train.lr,0.1,0.2"]
+
+
+def test_the_vega_scripts_shipped_are_the_ones_dvc_render_links() -> None:
+    """An upgrade of dvc_render that names other versions fails here: ship those."""
+    import re
+    from importlib.resources import files
+
+    from dvc_render.vega import VegaRenderer
+
+    from dvflow.repro.report import VENDORED_SCRIPTS
+
+    linked = dict(re.findall(r"cdn\.jsdelivr\.net/npm/([\w-]+)@([\w.-]+)", VegaRenderer.SCRIPTS))
+    assert linked == VENDORED_SCRIPTS
+    for name in linked:
+        assert files("dvflow.repro").joinpath(f"vega/{name}.min.js").is_file()

@@ -5,7 +5,8 @@ self-contained file that MLflow's artifact view shows.
 DVC's own pieces do the work: ``Repo.plots.show()`` reads the plots, DVC's matcher
 pairs them with their templates (``integrations.dvc_internals.plot_renderers``) and
 ``dvc_render.render_html`` writes the page. Images, which DVC writes beside the page, are
-inlined as data URIs so that the report is one artifact.
+inlined as data URIs so that the report is one artifact, and so are the vega scripts
+DVC links from a CDN (``repro/vega/``, the same versions): the report draws offline.
 """
 
 from __future__ import annotations
@@ -22,6 +23,29 @@ if TYPE_CHECKING:
 
 REPORT_ARTIFACT = "report.html"
 _IMG_SRC = re.compile(r'(<img\b[^>]*\bsrc=")([^"]+)(")')
+_CDN_SCRIPT = re.compile(
+    r'<script src="https://cdn\.jsdelivr\.net/npm/(?P<name>[\w-]+)@(?P<version>[\w.-]+)">'
+    r"\s*</script>"
+)
+# The scripts shipped in repro/vega/ (see its README), by the versions dvc_render names.
+VENDORED_SCRIPTS = {"vega": "5.20.2", "vega-lite": "5.2.0", "vega-embed": "6.18.2"}
+
+
+def _inline_scripts(html: str) -> str:
+    """Replace the CDN links of the vega scripts shipped with dvflow by the scripts
+    themselves; a version dvflow does not ship keeps its link."""
+    from importlib.resources import files
+
+    def inline(match: re.Match[str]) -> str:
+        name, version = match.group("name"), match.group("version")
+        if VENDORED_SCRIPTS.get(name) != version:
+            return match.group(0)
+        script = files("dvflow.repro").joinpath(f"vega/{name}.min.js").read_text("utf-8")
+        # A script element ends at the first "</script" whatever the JavaScript says.
+        script = script.replace("</script", "<\\/script")
+        return f"<script>{script}</script>"
+
+    return _CDN_SCRIPT.sub(inline, html)
 
 
 def _inline_images(html: str, folder: Path) -> str:
@@ -57,4 +81,4 @@ def plots_report(repo: Repo) -> str | None:
 
         page = folder / "index.html"
         render_html(renderers=renderers, output_file=page)
-        return _inline_images(page.read_text(encoding="utf-8"), folder)
+        return _inline_scripts(_inline_images(page.read_text(encoding="utf-8"), folder))
