@@ -179,6 +179,10 @@ class RecorderLink:
             return {}
         message.run_file = str(run_file(self.run_files, message.address))
         self._journaled(message)
+        if self.process is not None and self.process.stdout is not None:
+            # Read the recorder's StageRun replies as they come, so that the stage's
+            # line can name its run when it ends (stage_run never waits).
+            self._read_replies()
         return {
             env.DVFLOW_STAGE_RUN_FILE: message.run_file,
             env.DVFLOW_RECORDER_PID: str(self.pid),
@@ -205,7 +209,19 @@ class RecorderLink:
             return self._held.pop(0)
         if self.process is None or self.process.stdout is None or (wait and timeout <= 0):
             return None
+        replies = self._read_replies()
+        try:
+            line = replies.get(timeout=timeout) if wait else replies.get_nowait()
+        except queue.Empty:
+            return None
+        if line is None:
+            replies.put(None)  # ended for every later reader too
+        return line
+
+    def _read_replies(self) -> queue.Queue[str | None]:
+        """The queue a thread fills with the recorder's lines, started on first use."""
         if self._replies is None:
+            assert self.process is not None and self.process.stdout is not None
             replies: queue.Queue[str | None] = queue.Queue()
             stdout = self.process.stdout
 
@@ -217,13 +233,7 @@ class RecorderLink:
 
             threading.Thread(target=pump, daemon=True, name="dvflow-recorder-replies").start()
             self._replies = replies
-        try:
-            line = self._replies.get(timeout=timeout) if wait else self._replies.get_nowait()
-        except queue.Empty:
-            return None
-        if line is None:
-            self._replies.put(None)  # ended for every later reader too
-        return line
+        return self._replies
 
     def record(self, outcome: StageOutcome) -> None:
         """Hand a stage's outcome to the recorder; returns at once."""
