@@ -165,21 +165,21 @@ def search_runs_sqlite(
             found = conn.execute(query, [*args, limit]).fetchall()
             ids = [row[0] for row in found]
             marks = ",".join("?" * len(ids))
-            tags: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
-            for run_id, key, value in conn.execute(
+            tags: dict[str, dict[str, str]] = {found_id: {} for found_id in ids}
+            for found_id, key, value in conn.execute(
                 f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({marks})", ids
             ):
-                tags[run_id][key] = value
-            metrics: dict[str, dict[str, float]] = {run_id: {} for run_id in ids}
-            for run_id, key, value, is_nan in conn.execute(
+                tags[found_id][key] = value
+            metrics: dict[str, dict[str, float]] = {found_id: {} for found_id in ids}
+            for found_id, key, value, is_nan in conn.execute(
                 "SELECT run_uuid, key, value, is_nan FROM latest_metrics"
                 f" WHERE run_uuid IN ({marks})",
                 ids,
             ):
-                metrics[run_id][key] = math.nan if is_nan else float(value)
+                metrics[found_id][key] = math.nan if is_nan else float(value)
     except sqlite3.Error:
         return None
     return [
-        RunRow(run_id, name or "", status, start or 0, tags[run_id], metrics[run_id])
-        for run_id, name, status, start in found
+        RunRow(found_id, name or "", state, start or 0, tags[found_id], metrics[found_id])
+        for found_id, name, state, start in found
     ]
