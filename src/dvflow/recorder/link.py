@@ -190,6 +190,8 @@ class RecorderLink:
 
     def stage_run(self, address: str) -> str | None:
         """The stage's run id, if the recorder said it created it by now (no wait)."""
+        if self._replies is None:
+            return None  # no command started: no run was announced
         while (line := self._reply(0.0, wait=False)) is not None:
             try:
                 reply = decode(line)
@@ -347,17 +349,19 @@ class RecorderLink:
         if self.process is None:
             return
         self._send(Abort())
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
         # SIGKILL: the recorder ignores SIGTERM (a signal to the whole process group
-        # must not cut a write short), and it holds nothing to lose yet.
+        # must not cut a write short), and it holds nothing to lose yet. Killed before
+        # its pipes are closed: closing the one a reader thread is blocked on waits for
+        # that read to end.
         if self.process.poll() is None:
             with contextlib.suppress(OSError):
                 self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=0.5)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    pipe.close()
 
     def _answer(self, timeout: float = ANSWER_TIMEOUT_S) -> Answer:
         assert self.process is not None
