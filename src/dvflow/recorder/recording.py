@@ -96,25 +96,33 @@ class Recorder:
         assert self.parent_run_id is not None
         run_id = self._resumed_run(started.address) if self.resume else None
         if run_id is None:
-            # Every tag that finds it again is set at creation: a killed invocation's
-            # run is closed by close_open_runs, or by close_abandoned (dvflow.process).
-            run_id = self.client.create_run(
-                self.session.experiment_id,
-                start_time=_ms(started.started),
-                run_name=started.address,
-                tags={
-                    **self._context(started.command or started.address),
-                    **self.base_tags,
-                    tags.INVOCATION: self.invocation,
-                    tags.DVC_STAGE: started.address,
-                    tags.KIND: tags.KIND_STAGE,
-                    tags.PARENT_RUN_ID: self.parent_run_id,
-                },
-            ).info.run_id
+            new = self._new_stage_run(started.address, started.started, started.command)
+            run_id = new.info.run_id
         self.recorded[started.address] = run_id
         if not self.resume:
             self.live.begin(started.address, run_id, started.streams, started.started)
         return run_id
+
+    def _new_stage_run(self, address: str, started: float, command: str | None) -> Run:
+        """Create a stage's run under the parent.
+
+        Every tag that finds it again is set at creation: a killed invocation's run is
+        closed by close_open_runs, or by close_abandoned (dvflow.process).
+        """
+        assert self.parent_run_id is not None
+        return self.client.create_run(
+            self.session.experiment_id,
+            start_time=_ms(started),
+            run_name=address,
+            tags={
+                **self._context(command or address),
+                **self.base_tags,
+                tags.INVOCATION: self.invocation,
+                tags.DVC_STAGE: address,
+                tags.KIND: tags.KIND_STAGE,
+                tags.PARENT_RUN_ID: self.parent_run_id,
+            },
+        )
 
     def _resumed_run(self, address: str) -> str | None:
         """Replaying a journal: the stage's run if it reached the store live."""
@@ -218,17 +226,7 @@ class Recorder:
             for extra in top[1:]:
                 client.set_tag(extra.info.run_id, tags.PARENT_RUN_ID, run.info.run_id)
         else:
-            # Tagged at creation: if anything fails later, close_open_runs finds it.
-            run = client.create_run(
-                self.session.experiment_id,
-                start_time=_ms(outcome.started),
-                run_name=outcome.address,
-                tags={
-                    **self._context(outcome.command or outcome.address),
-                    tags.INVOCATION: self.invocation,
-                    tags.DVC_STAGE: outcome.address,
-                },
-            )
+            run = self._new_stage_run(outcome.address, outcome.started, outcome.command)
         run_id = run.info.run_id
         outcome.run_id = run_id
         stage_tags = {
