@@ -52,6 +52,7 @@ run_lane() {
         "cryptography>=41"
     "$venv/bin/python" -c 'import dvc, mlflow, sys; print(f"   dvc {dvc.__version__}, mlflow {mlflow.__version__}, python {sys.version.split()[0]}")'
     local installed=$((SECONDS - started))
+    "$venv/bin/python" -m compileall -q src  # as scripts/test.sh does, for this Python
     # The venv's own `dvflow` and `dvc` come first on PATH for the tests' subprocesses.
     PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
         -n "${DVFLOW_TEST_WORKERS:-2}" "${SUBSET[@]}"

@@ -38,4 +38,7 @@ ruff format --check src tests benchmarks
 echo "== mypy"
 mypy
 echo "== pytest"
+# Every test starts dvflow processes: each would compile dvflow's modules again where
+# PYTHONDONTWRITEBYTECODE is set (the installed packages are compiled at install).
+python -m compileall -q src
 python -m pytest -n "${DVFLOW_TEST_WORKERS:-2}" ${lane[@]+"${lane[@]}"} "$@"

@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,12 +239,78 @@ def scm(tmp_dir: TmpDir) -> TmpDir:
     return tmp_dir
 
 
+def session_environ(session_home: Path) -> dict[str, str]:
+    """The environment a session-scoped fixture runs commands in: what ``isolated_env``
+    gives each test (the session HOME, a git identity, no analytics, none of the
+    variables a shell may have set), with this interpreter first on PATH."""
+    environ = {k: v for k, v in python_env().items() if k not in _CLEARED}
+    environ.update(HOME=str(session_home), DVC_NO_ANALYTICS="1")
+    for role in ("AUTHOR", "COMMITTER"):
+        environ[f"GIT_{role}_NAME"] = "dvflow tests"
+        environ[f"GIT_{role}_EMAIL"] = "tests@dvflow.invalid"
+    return environ
+
+
+def copy_project(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TmpDir:
+    """A test's own copy of a project made once per session, as its working folder."""
+    target = tmp_path / "project"
+    shutil.copytree(template, target, symlinks=True)
+    monkeypatch.chdir(target)
+    return TmpDir(target)
+
+
+@pytest.fixture(scope="session")
+def dvc_template(tmp_path_factory: pytest.TempPathFactory, session_home: Path) -> Path:
+    """A git repository with DVC initialised and committed, made once: ``dvc init`` and
+    ``dvc config`` each pay DVC's import, a second of CPU, in every test otherwise."""
+    root = tmp_path_factory.mktemp("dvc-template") / "project"
+    root.mkdir()
+    environ = session_environ(session_home)
+    for cmd in (
+        ["git", "init", "-q", "-b", "main"],
+        [dvc_exe(), "init", "-q"],
+        [dvc_exe(), "config", "core.autostage", "false"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", "init dvc"],
+    ):
+        run(cmd, root, env=environ)
+    return root
+
+
 @pytest.fixture
-def dvc(scm: TmpDir) -> TmpDir:
-    scm.dvc("init", "-q")
-    scm.dvc("config", "core.autostage", "false")
-    scm.commit("init dvc")
-    return scm
+def dvc(dvc_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TmpDir:
+    """A committed git + DVC project of the test's own (a copy of ``dvc_template``)."""
+    return copy_project(dvc_template, tmp_path, monkeypatch)
+
+
+Builder = Callable[[TmpDir], None]
+
+
+@pytest.fixture(scope="session")
+def project_template(
+    tmp_path_factory: pytest.TempPathFactory, session_home: Path, dvc_template: Path
+) -> Callable[[str, Builder], Path]:
+    """``project_template(name, build)``: the project ``build`` makes from a copy of
+    ``dvc_template``, made once per session (per xdist worker) and copied by each test
+    (``copy_project``). For set-ups of git and DVC only (``dvc add``, ``dvc repro``):
+    a run recorded in a store would name the template's paths."""
+    made: dict[str, Path] = {}
+
+    def template(name: str, build: Builder) -> Path:
+        if name not in made:
+            root = tmp_path_factory.mktemp(name) / "project"
+            shutil.copytree(dvc_template, root, symlinks=True)
+            with pytest.MonkeyPatch.context() as mp:
+                for variable in _CLEARED:
+                    mp.delenv(variable, raising=False)
+                for variable, value in session_environ(session_home).items():
+                    mp.setenv(variable, value)
+                mp.chdir(root)
+                build(TmpDir(root))
+            made[name] = root
+        return made[name]
+
+    return template
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dvc_exe, dvflow_exe, python_env, run
+from tests.conftest import dvc_exe, dvflow_exe, python_env, run, session_environ
 
 pytestmark = pytest.mark.slow  # one real dvflow process per case
 
@@ -56,11 +56,7 @@ def base_project(tmp_path_factory: pytest.TempPathFactory, session_home: Path) -
     (root / "params.yaml").write_text("train:\n  lr: 0.1\n")
     (root / "train.py").write_text(TRAIN)
     (root / "data.txt").write_text("data\n")
-    environ = {**python_env(), "HOME": str(session_home), "DVC_NO_ANALYTICS": "1"}
-    environ.update(
-        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t.invalid",
-        GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t.invalid",
-    )  # fmt: skip
+    environ = session_environ(session_home)
     for cmd in (
         ["git", "init", "-q", "-b", "main"],
         [dvc_exe(), "init", "-q"],

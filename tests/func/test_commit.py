@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dvflow.tracking import schema as tags
-from tests.conftest import TmpDir, all_runs, dvflow, run
+from tests.conftest import Builder, TmpDir, all_runs, copy_project, dvflow, run
 
 pytestmark = pytest.mark.slow  # real git, dvc and mlflow processes
 
@@ -35,8 +36,7 @@ stages:
 """
 
 
-@pytest.fixture
-def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
+def _build(dvc: TmpDir) -> None:
     dvc.gen(
         {
             "data/raw.csv": "a,b\n1,2\n3,4\n",
@@ -47,7 +47,16 @@ def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
     )
     dvc.dvc("add", "-q", "data/raw.csv")
     dvc.commit("pipeline")
-    return dvc
+
+
+@pytest.fixture
+def project(
+    project_template: Callable[[str, Builder], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tracking_uri: str,
+) -> TmpDir:
+    return copy_project(project_template("commit", _build), tmp_path, monkeypatch)
 
 
 def _index(tmp: TmpDir) -> set[str]:

@@ -1,13 +1,14 @@
 """What a run records is true: code state, hashes, context tags, datasets, bad input."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dvflow.tracking import schema as tags
-from tests.conftest import TmpDir, all_runs, dvc_exe, dvflow, python_env, run
+from tests.conftest import Builder, TmpDir, all_runs, copy_project, dvc_exe, dvflow, python_env, run
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +43,7 @@ stages:
 """
 
 
-@pytest.fixture
-def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
+def _build(dvc: TmpDir) -> None:
     dvc.gen(
         {
             "data/raw.csv": "a\n1\n2\n",
@@ -55,7 +55,16 @@ def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
     dvc.dvc("add", "-q", "data/raw.csv")
     dvc.dvc("repro", "-q")  # a first run, committed: dvc.lock and metrics.json in git
     dvc.commit("pipeline, run once")
-    return dvc
+
+
+@pytest.fixture
+def project(
+    project_template: Callable[[str, Builder], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tracking_uri: str,
+) -> TmpDir:
+    return copy_project(project_template("record-truth", _build), tmp_path, monkeypatch)
 
 
 def _pipeline_runs(client: Any) -> tuple[Any, dict[str, Any]]:

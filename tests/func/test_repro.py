@@ -123,6 +123,34 @@ def test_unchanged_stages_are_recorded_as_skipped(project: TmpDir, client: Any) 
     skipped = next(r for r in children if r.data.tags[tags.DVC_STAGE] == "prepare")
     assert skipped.data.tags["dvc.out.prepared.csv"] in (project.path / "dvc.lock").read_text()
     assert tags.STAGE_DURATION not in skipped.data.tags
+    # The recorder started only with `train` (dvc.lock said the pipeline had run): the
+    # script's own mlflow.start_run() still joined the stage's run, no stray run.
+    train = next(r for r in children if r.data.tags[tags.DVC_STAGE] == "train")
+    assert train.data.params["solver"] == "plain-mlflow" and len(all_runs(client)) == 6
+
+
+def test_an_up_to_date_pipeline_never_starts_the_recorder(
+    project: TmpDir, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dvflow.recorder.link import RecorderLink
+    from dvflow.repro.options import ReproOptions
+    from dvflow.repro.pipeline import reproduce
+
+    dvflow(project, "repro")
+    project.commit("recorded")
+    started: list[str] = []
+    spawn = RecorderLink.spawn
+
+    def spawn_and_tell(link: RecorderLink) -> None:
+        if link.process is None:  # spawn() is idempotent; count the processes
+            started.append(link.invocation)
+        spawn(link)
+
+    monkeypatch.setattr(RecorderLink, "spawn", spawn_and_tell)
+    assert reproduce(ReproOptions(), project.path).up_to_date
+    assert started == []  # its import of mlflow, 1.7 s of CPU, is spared
+    assert reproduce(ReproOptions(force=True), project.path).parent_run_id
+    assert len(started) == 1  # forced: started at once, while DVC loads
 
 
 def test_nothing_to_do_creates_no_run_and_names_the_last(project: TmpDir, client: Any) -> None:

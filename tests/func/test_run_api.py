@@ -6,13 +6,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dvflow.tracking import schema as tags
-from tests.conftest import TmpDir, all_runs, dvc_exe, python_env, run
+from tests.conftest import Builder, TmpDir, all_runs, copy_project, dvc_exe, python_env, run
 
 pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
 
@@ -39,8 +40,7 @@ stages:
 """
 
 
-@pytest.fixture
-def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
+def _build(dvc: TmpDir) -> None:
     dvc.gen(
         {
             "train.py": STAGE_SCRIPT,
@@ -54,7 +54,16 @@ def project(dvc: TmpDir, tracking_uri: str) -> TmpDir:
     )
     dvc.dvc("add", "-q", "data")
     dvc.commit("project")
-    return dvc
+
+
+@pytest.fixture
+def project(
+    project_template: Callable[[str, Builder], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tracking_uri: str,
+) -> TmpDir:
+    return copy_project(project_template("run-api", _build), tmp_path, monkeypatch)
 
 
 def test_script_outside_dvc(project: TmpDir, client: Any) -> None:

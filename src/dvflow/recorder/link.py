@@ -2,9 +2,10 @@
 
 Starting the process is cheap; it imports mlflow on its own core while DVC goes on, and
 opens the store only when it gets its ``Start`` message (so that nothing is created for
-a project whose ``dvc.yaml`` turns out to be broken). Sending a message writes one line
-to a pipe: it never waits for MLflow, not even as a stage starts (its script finds its
-run through ``rendezvous.py``).
+a project whose ``dvc.yaml`` turns out to be broken). When most stages are expected to
+be up to date, it is started only once a stage runs: an up-to-date pipeline then never
+starts it. Sending a message writes one line to a pipe: it never waits for MLflow, not
+even as a stage starts (its script finds its run through ``rendezvous.py``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class RecorderLink:
         self.process: subprocess.Popen[str] | None = None
         self.outcomes: list[StageOutcome] = []
         self._opened = False
+        # The store is ready (``arm``): the recorder may open it from now on.
+        self._armed = False
         # Every message sent is journaled first: what the store did not get is synced later.
         self.journal = Journal(workspace.project.home, invocation)
         # Why the store is not written live (it could not be reached at the start).
@@ -119,6 +122,13 @@ class RecorderLink:
         """The store cannot be reached: journal everything, write nothing live."""
         self.offline = reason
         self.abort()
+
+    def arm(self) -> None:
+        """The store is ready. A recorder started early opens it now; otherwise the
+        recorder starts with the first stage that runs (``started``, ``record``)."""
+        self._armed = True
+        if self.process is not None:
+            self.open()
 
     def open(self) -> None:
         """Tell the recorder where to write: it opens the store and experiment now."""
@@ -175,7 +185,10 @@ class RecorderLink:
         """Tell the recorder a stage's command starts; returns at once. The variables
         the command gets to find its run (``rendezvous.py``): none offline, or without
         a recorder (the stage's outcome makes its run later)."""
-        if not self._opened or self.offline is not None or self.pid is None:
+        if self.offline is not None or not self._armed:
+            return {}
+        self.open()  # the first stage that runs starts a recorder not started yet
+        if self.pid is None:
             return {}
         message.run_file = str(run_file(self.run_files, message.address))
         self._journaled(message)
@@ -242,6 +255,8 @@ class RecorderLink:
         self.outcomes.append(outcome)
         if self._opened:
             self._journaled(outcome)
+        elif self._armed and outcome.status is not StageStatus.SKIPPED:
+            self.open()  # a stage restored or failed without a command: sends it too
 
     def finish(
         self,

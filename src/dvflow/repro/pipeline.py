@@ -167,8 +167,13 @@ def _prepare(workspace: Workspace, recorder: RecorderLink) -> str:
         reason = exc.message.split(": ", 1)[-1].split(". Check ")[0]
         return _go_offline(workspace, recorder, reason)
     workspace.prepare()
-    recorder.open()
+    recorder.arm()
     return workspace.tracking_uri
+
+
+def _expects_work(root: Path, options: ReproOptions) -> bool:
+    """Whether stages will surely run: forced, or never run (no ``dvc.lock``)."""
+    return options.force or not (root / "dvc.lock").exists()
 
 
 def _stage_env(workspace: Workspace, invocation: str, uri: str) -> dict[str, str]:
@@ -200,9 +205,11 @@ def reproduce(options: ReproOptions, start: Path | None = None) -> ReproResult:
     if project.git_root is not None:
         code, diff = read_code_version(project.git_root, with_diff=not options.dry)
     recorder = RecorderLink(workspace, invocation, _base_tags(code), _run_name(code))
-    if not options.dry:
+    if not options.dry and _expects_work(project.root, options):
         # mlflow loads in the recorder while DVC loads here (importing DVC comes after
-        # this on purpose). If nothing runs, the recorder is stopped unused.
+        # this on purpose). If nothing runs after all, the recorder is stopped unused.
+        # Otherwise it starts with the first stage that runs: an up-to-date pipeline,
+        # the common case of a re-run, then spares its import of mlflow.
         recorder.spawn()
     from dvc.repo import Repo
 
