@@ -5,6 +5,7 @@
   MLflow's client (it raises when opened); dvflow says so before a pipeline runs, with
   the command that migrates it.
 - A search of runs by tags, for ``dvflow runs`` (see ``search_runs_sqlite``).
+- A long metric history written in one transaction (see ``insert_metric_history``).
 """
 
 from __future__ import annotations
@@ -183,3 +184,108 @@ def search_runs_sqlite(
         RunRow(found_id, name or "", state, start or 0, tags[found_id], metrics[found_id])
         for found_id, name, state, start in found
     ]
+
+
+# --- Writing a long metric history into a SQLite store ------------------------------
+#
+# MLflow's log_batch builds one ORM object per point: the 100,000 steps of a DVCLive
+# history take it 8 s of CPU. The same rows, inserted as MLflow's SQLAlchemy store
+# inserts them (``SqlAlchemyStore._log_metrics``: one ``metrics`` row per point, an
+# exact duplicate ignored; ``latest_metrics``: per key, the point with the greatest
+# (step, timestamp, value)), take a fraction of a second. Only on a store at a revision
+# the installed MLflow knows as a head, whose two tables have exactly these columns, and
+# for a run that is active; otherwise (False) MLflow writes them.
+# tests/func/test_metric_history_write.py compares both writes on one store, so an
+# upgrade that changes these tables fails there.
+
+_METRIC_COLUMNS = frozenset({"key", "value", "timestamp", "run_uuid", "step", "is_nan"})
+# SQL cannot hold an infinity: MLflow stores the largest finite double instead.
+_FLOAT_MAX = 1.7976931348623157e308
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> frozenset[str]:
+    return frozenset(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def _stored(value: float) -> tuple[float, int]:
+    """(value, is_nan) as MLflow stores a metric value (``sanitize_metric_value``)."""
+    if math.isnan(value):
+        return 0.0, 1
+    if math.isinf(value):
+        return (_FLOAT_MAX if value > 0 else -_FLOAT_MAX), 0
+    return value, 0
+
+
+def insert_metric_history(
+    db: Path,
+    run_id: str,
+    points: Sequence[tuple[str, float, int, int]],
+    *,
+    timeout: float,
+) -> bool:
+    """Write ``points`` (key, value, timestamp in ms, step) of the run ``run_id`` into
+    the SQLite store ``db`` in one transaction, as MLflow's ``log_batch`` would.
+
+    The keys must be names MLflow accepts (``tracking.writer`` maps them first).
+    ``timeout``: seconds to wait for a store another process holds locked.
+
+    Returns:
+        False when nothing was written: the store, the run or a value is not one this
+        write knows (MLflow's ``log_batch`` then writes them, or says what is wrong).
+    """
+    if not all(
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        and isinstance(stamp, int) and isinstance(step, int)
+        for _, value, stamp, step in points
+    ):  # fmt: skip
+        return False
+    rows = [(key, *_stored(float(value)), stamp, step) for key, value, stamp, step in points]
+    latest: dict[str, tuple[int, int, float, int]] = {}  # key -> (step, stamp, value, nan)
+    for key, value, is_nan, stamp, step in rows:
+        best = latest.get(key)
+        if best is None or (step, stamp, value) > best[:3]:
+            latest[key] = (step, stamp, value, is_nan)
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=timeout)) as conn:
+            conn.isolation_level = None  # transactions spelled out below
+            if not _current(conn) or not all(
+                _columns(conn, table) == _METRIC_COLUMNS for table in ("metrics", "latest_metrics")
+            ):
+                return False
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                stage = conn.execute(
+                    "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", (run_id,)
+                ).fetchone()
+                if stage is None or stage[0] != "active":
+                    conn.execute("ROLLBACK")
+                    return False
+                conn.executemany(
+                    "INSERT OR IGNORE INTO metrics"
+                    " (key, value, is_nan, timestamp, step, run_uuid) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(*row, run_id) for row in rows],
+                )
+                for key, (step, stamp, value, is_nan) in latest.items():
+                    old = conn.execute(
+                        "SELECT step, timestamp, value FROM latest_metrics"
+                        " WHERE run_uuid = ? AND key = ?",
+                        (run_id, key),
+                    ).fetchone()
+                    if old is not None and old[1] is None:  # MLflow could not compare it
+                        conn.execute("ROLLBACK")
+                        return False
+                    if old is None or (step, stamp, value) > tuple(old):
+                        conn.execute(
+                            "INSERT OR REPLACE INTO latest_metrics"
+                            " (key, value, timestamp, step, is_nan, run_uuid)"
+                            " VALUES (?, ?, ?, ?, ?, ?)",
+                            (key, value, stamp, step, is_nan, run_id),
+                        )
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+    except sqlite3.Error:
+        return False
+    return True

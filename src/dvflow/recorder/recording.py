@@ -25,6 +25,7 @@ from dvflow.recorder.protocol import (
 )
 from dvflow.recorder.spool import process_alive
 from dvflow.tracking import schema as tags
+from dvflow.tracking.store import sqlite_path
 from dvflow.tracking.writer import (
     context_tags,
     data_tags,
@@ -65,6 +66,8 @@ class Recorder:
         self.recorded: dict[str, str] = {}  # stage address -> run id
         self.warnings: list[str] = []
         self._pending: list[StageOutcome] = []
+        # Long step series are written straight into a SQLite store's tables.
+        self._sqlite_db = sqlite_path(session.target.tracking_uri)
         # The stages running now (replaying a journal, nothing is live).
         monitor = start.system_metrics and not resume
         self.live = LiveView(
@@ -304,7 +307,7 @@ class Recorder:
 
     def _log_metrics(self, run_id: str, metrics: list[Any]) -> None:
         # Names MLflow refuses are mapped (or kept in an artifact), never fatal.
-        log_metrics(self.client, run_id, metrics)
+        log_metrics(self.client, run_id, metrics, sqlite_db=self._sqlite_db)
 
     def finish(self, finish: Finish, snapshot: Snapshot | None) -> None:
         """Complete and close the parent run (created now with ``force_parent``), and tag

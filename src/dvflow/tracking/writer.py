@@ -114,8 +114,15 @@ def metric_name(name: str) -> str:
     return "/".join(part for part in parts if part not in ("", ".", ".."))
 
 
-def log_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> dict[str, str]:
+def log_metrics(
+    client: MlflowClient, run_id: str, metrics: list[Metric], *, sqlite_db: Path | None = None
+) -> dict[str, str]:
     """Log ``metrics`` in batches; return the renamed ones (logged name -> name).
+
+    ``sqlite_db``: the database of the client's store when it is SQLite. A history of
+    more than one batch is then written in one transaction (``mlflow_schema.
+    insert_metric_history``: 100,000 points in a fraction of a second, where MLflow's
+    ``log_batch`` takes 8 s), falling back to ``log_batch`` where that cannot write.
 
     A name MLflow refuses is logged under ``metric_name(name)``, and the run gets the
     tag ``dvflow.metric_name.<logged name>`` = the original name. A name that cannot be
@@ -157,6 +164,13 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> dic
         batch_tags.append(RunTag(tags.METRICS_OVERFLOW, f"{folder}/"))
     if batch_tags:
         client.log_batch(run_id, tags=batch_tags, synchronous=True)
+    if sqlite_db is not None and len(logged) > MAX_METRICS_PER_BATCH:
+        from dvflow.integrations.mlflow_schema import insert_metric_history
+        from dvflow.tracking.store import SQLITE_BUSY_TIMEOUT_S
+
+        points = [(m.key, m.value, m.timestamp, m.step) for m in logged]
+        if insert_metric_history(sqlite_db, run_id, points, timeout=SQLITE_BUSY_TIMEOUT_S):
+            return renamed
     for start in range(0, len(logged), MAX_METRICS_PER_BATCH):
         client.log_batch(
             run_id, metrics=logged[start : start + MAX_METRICS_PER_BATCH], synchronous=True
