@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from dvflow.recorder.rendezvous import JOIN_TIMEOUT_S
 from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow
 
@@ -96,6 +97,9 @@ def test_a_store_locked_for_seconds_loses_nothing(
     assert sorted(stages) == ["a", "b", "c"] and len(parents) == 1
     assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
     assert stages["b"].data.metrics == {"loss": 0.5}
+    # Stage b's script did not wait out the rendezvous for a recorder that had exited
+    # (it could not open the locked store): it once ran for a minute.
+    assert float(stages["b"].data.tags[tags.STAGE_DURATION]) < JOIN_TIMEOUT_S / 2
     # What the lock delayed is said, with what became of it.
     told = [line for line in result.stderr.splitlines() if line.startswith("dvflow: warning")]
     assert all("locked" in line and "every run was written again" in line for line in told)

@@ -81,7 +81,16 @@ def _listed(project: TmpDir, *args: str) -> list[dict[str, Any]]:
     return rows
 
 
-def test_runs_table_and_its_filters(three_runs: dict[str, Any]) -> None:
+def test_three_runs_read_back(three_runs: dict[str, Any]) -> None:
+    """`diff`, `show` and `runs` on one set of three runs (made once: nine seconds of
+    pipeline runs), in this order: `show` then empties the cache and the remote, and
+    `runs` rewinds the branch."""
+    _diff_two_runs_and_two_revisions(three_runs)
+    _show_a_runs_lineage_and_whether_it_can_be_restored(three_runs)
+    _runs_table_and_its_filters(three_runs)
+
+
+def _runs_table_and_its_filters(three_runs: dict[str, Any]) -> None:
     project, runs = three_runs["project"], three_runs["runs"]
     ids = [r.info.run_id for r in runs]
     v1 = runs[0].data.tags["dvc.out.data/raw.csv"]
@@ -124,7 +133,7 @@ def test_runs_table_and_its_filters(three_runs: dict[str, Any]) -> None:
     assert missing.returncode == 6 and "no experiment 'nope'" in missing.stderr
 
 
-def test_show_a_runs_lineage_and_whether_it_can_be_restored(three_runs: dict[str, Any]) -> None:
+def _show_a_runs_lineage_and_whether_it_can_be_restored(three_runs: dict[str, Any]) -> None:
     project, first = three_runs["project"], three_runs["runs"][0]
     shown = json.loads(dvflow(project, "show", first.info.run_id[:10], "--json").stdout)
     assert shown["run"]["run_id"] == first.info.run_id
@@ -191,7 +200,7 @@ def test_show_names_what_a_dirty_runs_patch_left_out(dvc: TmpDir, tracking_uri: 
     assert shown["restore"]["restorable"] is False
 
 
-def test_diff_two_runs_and_two_revisions(three_runs: dict[str, Any]) -> None:
+def _diff_two_runs_and_two_revisions(three_runs: dict[str, Any]) -> None:
     project, runs, commits = three_runs["project"], three_runs["runs"], three_runs["commits"]
     first, second, third = (r.info.run_id for r in runs)
 

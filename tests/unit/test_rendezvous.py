@@ -53,3 +53,26 @@ def test_outside_a_stage_nothing_happens(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv(env.MLFLOW_RUN_ID, "mine")
     assert join_stage_run() is None
     assert os.environ[env.MLFLOW_RUN_ID] == "mine"
+
+
+def test_a_recorder_that_exited_unreaped_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc: a zombie cannot be told from a live process")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        stat = Path(f"/proc/{gone.pid}/stat")
+        deadline = time.monotonic() + 30
+        while stat.read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.02)
+        _stage_env(monkeypatch, tmp_path / "never", gone.pid)  # a zombie: kill(0) works
+        started = time.monotonic()
+        assert join_stage_run(timeout=30) is None
+        assert time.monotonic() - started < 5
+    finally:
+        gone.wait()

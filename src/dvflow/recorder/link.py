@@ -240,11 +240,17 @@ class RecorderLink:
             replies: queue.Queue[str | None] = queue.Queue()
             stdout = self.process.stdout
 
+            process = self.process
+
             def pump() -> None:
                 with contextlib.suppress(OSError, ValueError):
                     for line in iter(stdout.readline, ""):
                         replies.put(line)
                 replies.put(None)
+                # Its output ended: reap it now, so that no stage's script waits for a
+                # run from a recorder that is gone (rendezvous.py).
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=1.0)
 
             threading.Thread(target=pump, daemon=True, name="dvflow-recorder-replies").start()
             self._replies = replies

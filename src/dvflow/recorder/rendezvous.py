@@ -41,12 +41,19 @@ def publish(path: Path, run_id: str | None) -> None:
 
 def _alive(pid: str) -> bool:
     try:
-        os.kill(int(pid), 0)
+        number = int(pid)
+        os.kill(number, 0)
     except (ValueError, ProcessLookupError):
         return False
     except PermissionError:
         return True
-    return True
+    # A recorder that exited (it could not open a locked store, say) answers kill(0)
+    # until dvflow's process reaps it: a zombie is no recorder to wait for.
+    try:
+        stat = Path(f"/proc/{number}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True  # no /proc (macOS): kill(0) is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def join_stage_run(timeout: float = JOIN_TIMEOUT_S) -> str | None:
