@@ -85,6 +85,35 @@ def test_top_level_metrics_are_read_once_per_repo(tmp_path: Path) -> None:
         repo.close()
 
 
+def test_a_project_without_top_level_plots_is_read_once_per_repo(tmp_path: Path) -> None:
+    """Without top-level plots, asking again after a stage does not rebuild DVC's
+    index; with them, a folder's files are listed again (a stage may write one)."""
+    from dvc.repo import Repo
+
+    (tmp_path / "dvc.yaml").write_text("metrics:\n  - eval/metrics.json\n")
+    repo = Repo.init(str(tmp_path), no_scm=True)
+    try:
+        assert dvc_internals.top_level_plot_definitions(repo) == {}
+        repo._reset()  # what DVC does once a stage has run
+        assert dvc_internals.top_level_plot_definitions(repo) == {}
+        assert "index" not in repo.__dict__  # not rebuilt
+    finally:
+        repo.close()
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "a.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "dvc.yaml").write_text("plots:\n  - plots:\n      x: x\n")
+    repo = Repo(str(tmp_path))
+    try:
+        first = dvc_internals.top_level_plot_definitions(repo)
+        assert set(first["dvc.yaml"]["data"]) == {"plots/a.csv"}
+        repo._reset()
+        (tmp_path / "plots" / "b.csv").write_text("x,y\n1,2\n")
+        again = dvc_internals.top_level_plot_definitions(repo)
+        assert set(again["dvc.yaml"]["data"]) == {"plots/a.csv", "plots/b.csv"}
+    finally:
+        repo.close()
+
+
 def test_dvc_info_shows_what_dvc_doctor_shows() -> None:
     import dvc
 

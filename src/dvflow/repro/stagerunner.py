@@ -123,6 +123,9 @@ class StageRunner:
         # DVC's LockError: another process reproduces this project (nothing recorded).
         self.busy: Exception | None = None
         self.watch = RunCacheWatch()
+        # The paths DVC caches, read once: what dvc.yaml and the .dvc files declare
+        # does not change while the pipeline runs.
+        self._cached_paths: set[str] | None = None
         # Run once, before the first stage: DVC has read the pipeline by then (a broken
         # dvc.yaml or target failed before), so checking and preparing here costs no
         # second reading of the index. Its error is re-raised by run_dvc as it is.
@@ -206,6 +209,13 @@ class StageRunner:
         )
         return self.recorder.started(message)
 
+    def _cached(self) -> set[str]:
+        from dvflow.snapshot.data import cached_paths
+
+        if self._cached_paths is None:
+            self._cached_paths = cached_paths(self.repo)
+        return self._cached_paths
+
     def _report(
         self,
         stage: Stage,
@@ -226,7 +236,7 @@ class StageRunner:
             status=status,
             started=started,
             ended=time.time(),
-            versions=stage_versions(self.repo, stage),
+            versions=stage_versions(self.repo, stage, cached=self._cached()),
             params=stage_params(stage),
             results=results,
             exit_code=exit_code if status is not StageStatus.RAN else 0,

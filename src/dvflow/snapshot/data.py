@@ -105,12 +105,21 @@ def _version(
 
 
 def stage_versions(
-    repo: Repo, stage: Stage, *, deps: bool = True, outs: bool = True
+    repo: Repo,
+    stage: Stage,
+    *,
+    deps: bool = True,
+    outs: bool = True,
+    cached: set[str] | None = None,
 ) -> list[DataVersion]:
-    """The data versions of one stage, as its ``Stage`` object holds them."""
+    """The data versions of one stage, as its ``Stage`` object holds them.
+
+    ``cached``: ``cached_paths(repo)`` if the caller has it (reading it builds DVC's
+    index, which DVC drops after every stage it runs).
+    """
     versions: list[DataVersion] = []
     if deps:
-        cached = cached_paths(repo)
+        cached = cached if cached is not None else cached_paths(repo)
         versions += [
             _version(repo, stage, dep, "dep", cached)
             for dep in stage.deps
