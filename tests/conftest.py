@@ -313,6 +313,22 @@ def project_template(
     return template
 
 
+def template_project(name: str, build: Builder) -> Any:
+    """A module's ``project`` fixture: its own copy of the project ``build`` makes
+    (``project_template``), with the test's own tracking store."""
+
+    @pytest.fixture
+    def project(
+        project_template: Callable[[str, Builder], Path],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        tracking_uri: str,
+    ) -> TmpDir:
+        return copy_project(project_template(name, build), tmp_path, monkeypatch)
+
+    return project
+
+
 @pytest.fixture
 def tracking_uri(tmp_path: Path, store_template: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A ready per-test SQLite store, given to everything through MLFLOW_TRACKING_URI."""

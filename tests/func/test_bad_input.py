@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dvc_exe, dvflow_exe, python_env, run, session_environ
+from tests.conftest import Builder, TmpDir, dvc_exe, dvflow_exe, python_env, run
 
 pytestmark = pytest.mark.slow  # one real dvflow process per case
 
@@ -47,25 +47,16 @@ stages:
 REPRO_WRITES = frozenset({"dvc.lock", "model.txt", "metrics.json", ".gitignore"})
 
 
+def _build_base(project: TmpDir) -> None:
+    files = {"dvc.yaml": DVC_YAML, "params.yaml": "train:\n  lr: 0.1\n", "train.py": TRAIN}
+    project.gen({**files, "data.txt": "data\n"})
+    project.commit("project")
+
+
 @pytest.fixture(scope="session")
-def base_project(tmp_path_factory: pytest.TempPathFactory, session_home: Path) -> Path:
+def base_project(project_template: Callable[[str, Builder], Path]) -> Path:
     """One committed DVC project, copied by every case."""
-    root = tmp_path_factory.mktemp("base") / "project"
-    root.mkdir()
-    (root / "dvc.yaml").write_text(DVC_YAML)
-    (root / "params.yaml").write_text("train:\n  lr: 0.1\n")
-    (root / "train.py").write_text(TRAIN)
-    (root / "data.txt").write_text("data\n")
-    environ = session_environ(session_home)
-    for cmd in (
-        ["git", "init", "-q", "-b", "main"],
-        [dvc_exe(), "init", "-q"],
-        [dvc_exe(), "config", "core.autostage", "false"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-q", "-m", "project"],
-    ):
-        run(cmd, root, env=environ)
-    return root
+    return project_template("bad-input-base", _build_base)
 
 
 class Server(http.server.BaseHTTPRequestHandler):

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dvflow.tracking import schema as tags
-from tests.conftest import Builder, TmpDir, all_runs, copy_project, dvflow, run
+from tests.conftest import TmpDir, all_runs, dvflow, run, template_project
 
 pytestmark = pytest.mark.slow  # real git, dvc and mlflow processes
 
@@ -49,14 +48,7 @@ def _build(dvc: TmpDir) -> None:
     dvc.commit("pipeline")
 
 
-@pytest.fixture
-def project(
-    project_template: Callable[[str, Builder], Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    tracking_uri: str,
-) -> TmpDir:
-    return copy_project(project_template("commit", _build), tmp_path, monkeypatch)
+project = template_project("commit", _build)
 
 
 def _index(tmp: TmpDir) -> set[str]:

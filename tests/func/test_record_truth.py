@@ -1,14 +1,13 @@
 """What a run records is true: code state, hashes, context tags, datasets, bad input."""
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dvflow.tracking import schema as tags
-from tests.conftest import Builder, TmpDir, all_runs, copy_project, dvc_exe, dvflow, python_env, run
+from tests.conftest import TmpDir, all_runs, dvc_exe, dvflow, python_env, run, template_project
 
 pytestmark = pytest.mark.slow
 
@@ -57,14 +56,7 @@ def _build(dvc: TmpDir) -> None:
     dvc.commit("pipeline, run once")
 
 
-@pytest.fixture
-def project(
-    project_template: Callable[[str, Builder], Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    tracking_uri: str,
-) -> TmpDir:
-    return copy_project(project_template("record-truth", _build), tmp_path, monkeypatch)
+project = template_project("record-truth", _build)
 
 
 def _pipeline_runs(client: Any) -> tuple[Any, dict[str, Any]]:

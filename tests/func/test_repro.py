@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from dvflow.tracking import schema as tags
 from tests.conftest import TmpDir, all_runs, dvflow, dvflow_exe, python_env
+from tests.conftest import run as run_command
 
 pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
 
@@ -129,28 +131,13 @@ def test_unchanged_stages_are_recorded_as_skipped(project: TmpDir, client: Any) 
     assert train.data.params["solver"] == "plain-mlflow" and len(all_runs(client)) == 6
 
 
-def test_an_up_to_date_pipeline_never_starts_the_recorder(
-    project: TmpDir, client: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from dvflow.recorder.link import RecorderLink
-    from dvflow.repro.options import ReproOptions
-    from dvflow.repro.pipeline import reproduce
-
+def test_an_up_to_date_pipeline_never_starts_the_recorder(project: TmpDir) -> None:
     dvflow(project, "repro")
     project.commit("recorded")
-    started: list[str] = []
-    spawn = RecorderLink.spawn
-
-    def spawn_and_tell(link: RecorderLink) -> None:
-        if link.process is None:  # spawn() is idempotent; count the processes
-            started.append(link.invocation)
-        spawn(link)
-
-    monkeypatch.setattr(RecorderLink, "spawn", spawn_and_tell)
-    assert reproduce(ReproOptions(), project.path).up_to_date
-    assert started == []  # its import of mlflow, 1.7 s of CPU, is spared
-    assert reproduce(ReproOptions(force=True), project.path).parent_run_id
-    assert len(started) == 1  # forced: started at once, while DVC loads
+    up_to_date = _spied_repro(project)
+    assert up_to_date["up_to_date"] and up_to_date["spawned"] == 0  # 1.7 s of CPU spared
+    forced = _spied_repro(project, "--force")
+    assert forced["parent_run_id"] and forced["spawned"] == 1  # at once, while DVC loads
 
 
 def test_nothing_to_do_creates_no_run_and_names_the_last(project: TmpDir, client: Any) -> None:
@@ -346,30 +333,55 @@ def test_a_shell_mlflow_run_id_does_not_capture_stage_runs(
     assert stages["train"].data.metrics["loss"] == 0.25
 
 
-def test_dvcs_index_is_not_rebuilt_for_every_stage(
-    dvc: TmpDir, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_dvcs_index_is_not_rebuilt_for_every_stage(dvc: TmpDir, tracking_uri: str) -> None:
     """DVC drops its index after every stage it runs; dvflow's reading of each stage
     (data versions, top-level plots) once rebuilt it, parsing every dvc.yaml and
     dvc.lock: a 50-stage pipeline took twice as long as under `dvc repro`."""
-    from dvc.repo.index import Index
-
-    from dvflow.repro.options import ReproOptions
-    from dvflow.repro.pipeline import reproduce
-
     stages = "".join(
         f"  s{i}:\n    cmd: echo {i} > s{i}.txt\n    outs: [s{i}.txt]\n" for i in range(8)
     )
     dvc.gen({"dvc.yaml": f"stages:\n{stages}"})
     dvc.commit("eight stages")
-    builds: list[int] = []
-    from_repo = Index.from_repo.__func__  # type: ignore[attr-defined]
+    result = _spied_repro(dvc)
+    assert result["statuses"] == ["ran"] * 8
+    assert result["index_builds"] <= 4, f"DVC's index was built {result['index_builds']} times"
 
-    def counted(cls: type[Index], *args: Any, **kwargs: Any) -> Index:
-        builds.append(1)
-        return from_repo(cls, *args, **kwargs)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(Index, "from_repo", classmethod(counted))
-    result = reproduce(ReproOptions(), dvc.path)
-    assert [s.status.value for s in result.stages] == ["ran"] * 8
-    assert len(builds) <= 4, f"DVC's index was built {len(builds)} times for 8 stages"
+# `dvflow repro` with a count of the recorder processes it starts and of the times it
+# builds DVC's index; in a process of its own (DVC and the recorder link leave threads
+# and state behind in the process that runs them).
+SPIED_REPRO = """\
+import json, sys
+from dvc.repo.index import Index
+from dvflow.recorder.link import RecorderLink
+from dvflow.repro.options import ReproOptions
+from dvflow.repro.pipeline import reproduce
+
+counts = {"spawned": 0, "index_builds": 0}
+spawn, from_repo = RecorderLink.spawn, Index.from_repo.__func__
+
+def spawn_counted(link):
+    if link.process is None:  # spawn() is idempotent: count the processes
+        counts["spawned"] += 1
+    spawn(link)
+
+def from_repo_counted(cls, *args, **kwargs):
+    counts["index_builds"] += 1
+    return from_repo(cls, *args, **kwargs)
+
+RecorderLink.spawn = spawn_counted
+Index.from_repo = classmethod(from_repo_counted)
+result = reproduce(ReproOptions(force="--force" in sys.argv))
+counts.update(
+    up_to_date=result.up_to_date,
+    parent_run_id=result.parent_run_id,
+    statuses=[stage.status.value for stage in result.stages],
+)
+print(json.dumps(counts))
+"""
+
+
+def _spied_repro(project: TmpDir, *args: str) -> dict[str, Any]:
+    done = run_command([sys.executable, "-c", SPIED_REPRO, *args], project.path, env=python_env())
+    counts: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return counts

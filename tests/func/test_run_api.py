@@ -6,14 +6,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dvflow.tracking import schema as tags
-from tests.conftest import Builder, TmpDir, all_runs, copy_project, dvc_exe, python_env, run
+from tests.conftest import TmpDir, all_runs, dvc_exe, python_env, run, template_project
 
 pytestmark = pytest.mark.slow  # real dvc and mlflow processes, seconds each
 
@@ -56,14 +55,7 @@ def _build(dvc: TmpDir) -> None:
     dvc.commit("project")
 
 
-@pytest.fixture
-def project(
-    project_template: Callable[[str, Builder], Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    tracking_uri: str,
-) -> TmpDir:
-    return copy_project(project_template("run-api", _build), tmp_path, monkeypatch)
+project = template_project("run-api", _build)
 
 
 def test_script_outside_dvc(project: TmpDir, client: Any) -> None:

@@ -186,7 +186,8 @@ def test_sigterm_to_the_process_group_leaves_nothing_running(project: TmpDir, cl
 
 
 def test_runs_abandoned_by_a_killed_dvflow_are_closed(project: TmpDir, client: Any) -> None:
-    # SIGKILL to everything once stage a is in the store: its runs stay RUNNING.
+    # SIGKILL to everything once stage a is in the store and b's own run exists (the
+    # recorder creates it as b starts, right after it closes a's): they stay RUNNING.
     db = os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")
     project.gen(
         {
@@ -196,6 +197,7 @@ def test_runs_abandoned_by_a_killed_dvflow_are_closed(project: TmpDir, client: A
                 "while time.time() < deadline:\n"
                 f"    with sqlite3.connect({db!r}) as c:\n"
                 "        if c.execute(\"select count(*) from runs where status='FINISHED'\")"
+                ".fetchone()[0] and c.execute(\"select count(*) from runs where name='b'\")"
                 ".fetchone()[0]:\n"
                 "            break\n"
                 "    time.sleep(0.1)\n"
