@@ -10,6 +10,7 @@ repository's tree fails (MLflow's default ``./mlruns`` once got committed that w
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import shutil
@@ -251,6 +252,19 @@ def session_environ(session_home: Path) -> dict[str, str]:
     return environ
 
 
+@contextlib.contextmanager
+def session_context(session_home: Path, cwd: Path) -> Iterator[None]:
+    """``session_environ`` as this process's environment, and ``cwd`` as its folder,
+    while a session-scoped fixture builds something in-process."""
+    with pytest.MonkeyPatch.context() as mp:
+        for variable in _CLEARED:
+            mp.delenv(variable, raising=False)
+        for variable, value in session_environ(session_home).items():
+            mp.setenv(variable, value)
+        mp.chdir(cwd)
+        yield
+
+
 def copy_project(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TmpDir:
     """A test's own copy of a project made once per session, as its working folder."""
     target = tmp_path / "project"
@@ -300,12 +314,7 @@ def project_template(
         if name not in made:
             root = tmp_path_factory.mktemp(name) / "project"
             shutil.copytree(dvc_template, root, symlinks=True)
-            with pytest.MonkeyPatch.context() as mp:
-                for variable in _CLEARED:
-                    mp.delenv(variable, raising=False)
-                for variable, value in session_environ(session_home).items():
-                    mp.setenv(variable, value)
-                mp.chdir(root)
+            with session_context(session_home, root):
                 build(TmpDir(root))
             made[name] = root
         return made[name]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dvflow.doctor import run_doctor
-from tests.conftest import TmpDir, dvflow, run
+from tests.conftest import TmpDir, dvflow, run, session_context
 
 pytestmark = pytest.mark.slow  # real git and dvc; the init project runs `dvc add`
 
@@ -25,12 +25,7 @@ def init_project(tmp_path_factory: pytest.TempPathFactory, session_home: Path) -
     from dvflow.apps.scaffold import create_project
 
     folder = tmp_path_factory.mktemp("init") / "project"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(session_home))
-        for name in ("AUTHOR", "COMMITTER"):
-            mp.setenv(f"GIT_{name}_NAME", "dvflow tests")
-            mp.setenv(f"GIT_{name}_EMAIL", "tests@dvflow.invalid")
-        mp.setenv("DVC_NO_ANALYTICS", "1")
+    with session_context(session_home, folder.parent):
         create_project(folder)
     return folder
 

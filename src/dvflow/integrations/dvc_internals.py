@@ -139,6 +139,9 @@ def top_level_metrics(repo: Repo) -> list[str]:
     return list(found)
 
 
+_DECLARES_PLOTS: WeakKeyDictionary[Repo, bool] = WeakKeyDictionary()
+
+
 def top_level_plot_definitions(repo: Repo) -> dict[str, Any]:
     """The top-level ``plots:`` of every dvc.yaml, as ``Repo.plots.collect()`` gives
     them: ``{dvc.yaml path: {"data": {plot_id or data file: props}}}``, a folder
@@ -166,9 +169,6 @@ def top_level_plot_definitions(repo: Repo) -> dict[str, Any]:
         repo, targets=[], props={}, onerror=onerror_collect
     )
     return definitions
-
-
-_DECLARES_PLOTS: WeakKeyDictionary[Repo, bool] = WeakKeyDictionary()
 
 
 def read_plot_file(repo: Repo, path: str, props: Mapping[str, Any]) -> dict[str, Any]:
